@@ -1,0 +1,83 @@
+// io: reading and writing MR volumes and discovering cohorts on disk.
+//
+// Canonical orientation: every volume returned by read_volume() is resampled-free reoriented
+// (axes permuted and flipped, never interpolated) to ITK's identity direction, i.e. LPS+:
+// index x grows towards patient Left, y towards Posterior, z towards Superior. BraTS files are
+// already stored this way. "Axial slice z" therefore means the same plane for every file.
+// Oblique directions are snapped to the nearest axes (as ITK's OrientImageFilter does).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace gg::io {
+
+namespace fs = std::filesystem;
+
+// A 3-D scalar volume in canonical orientation. Voxel (x, y, z) is voxels[x + nx*(y + ny*z)].
+struct Volume {
+  std::array<int, 3> size{0, 0, 0};            // nx, ny, nz
+  std::array<double, 3> spacing_mm{1, 1, 1};
+  std::array<double, 3> origin_mm{0, 0, 0};    // physical position of voxel (0,0,0), LPS
+  std::array<double, 9> direction{1, 0, 0, 0, 1, 0, 0, 0, 1};  // row-major; identity after read
+  std::vector<float> voxels;
+
+  int64_t num_voxels() const { return int64_t(size[0]) * size[1] * size[2]; }
+  float at(int x, int y, int z) const { return voxels[size_t(x) + size_t(size[0]) * (size_t(y) + size_t(size[1]) * size_t(z))]; }
+  float& at(int x, int y, int z) { return voxels[size_t(x) + size_t(size[0]) * (size_t(y) + size_t(size[1]) * size_t(z))]; }
+};
+
+// Reads a 3-D volume (NIfTI .nii/.nii.gz, NRRD, MHA, anything ITK reads) of any scalar voxel
+// type as float, reoriented to the canonical orientation.
+// Throws gg::Error(kBadInput) naming the file when it is missing, unreadable, truncated, not an
+// image, not 3-D (2-D or 4-D with more than one volume), or not scalar. Does not check values.
+Volume read_volume(const fs::path& path);
+
+// Writes a volume (format from the extension, .nii.gz compressed). `as_int16` stores rounded
+// int16 voxels (as BraTS does), otherwise float32. The volume's direction is written as given,
+// so tests and `synth` can store non-canonical orientations. Atomic (temp file + rename).
+void write_volume(const Volume& volume, const fs::path& path, bool as_int16);
+
+// Geometry equality as DESIGN.md defines it: same size, spacing within 1e-3 mm, same direction
+// (within 1e-3), origin within 1e-3 mm.
+bool same_grid(const Volume& a, const Volume& b);
+
+// Value checks: throws gg::Error(kBadInput) naming `path` when any voxel is NaN/Inf, or when the
+// volume is constant (every voxel equal).
+void check_intensities(const Volume& v, const fs::path& path);
+
+// Mask checks: labels must be a subset of {0,1,2,4} (BraTS) and at least one voxel > 0.
+void check_mask(const Volume& seg, const fs::path& path);
+
+enum class Grade { kUnknown, kLGG, kHGG };
+const char* grade_name(Grade g);   // "LGG", "HGG", "" for unknown
+Grade parse_grade(const std::string& s);  // "LGG"/"HGG" (any case) or "" -> kUnknown; else throws
+
+enum class Sequence { kT1 = 0, kT2 = 1, kFlair = 2 };
+inline constexpr std::array<Sequence, 3> kSequences{Sequence::kT1, Sequence::kT2, Sequence::kFlair};
+const char* sequence_name(Sequence s);     // "t1", "t2", "flair"
+Sequence parse_sequence(const std::string& s);  // "t1"/"T1"/"t2"/"flair"/"FLAIR"; else throws
+
+// One patient's files. seg may be empty (prediction without a mask).
+struct Case {
+  std::string id;
+  Grade grade = Grade::kUnknown;
+  fs::path t1, t2, flair, seg;
+  const fs::path& sequence_path(Sequence s) const;
+};
+
+// Finds the cases under `root`, which is one of:
+//  - a BraTS 2018/2019 folder: root/{HGG,LGG}/<ID>/<ID>_{t1,t2,flair,seg}.nii[.gz] (t1ce ignored);
+//  - a BraTS 2020 folder: root/<ID>/<ID>_*.nii.gz plus root/name_mapping.csv (columns include
+//    Grade and BraTS_2020_subject_ID);
+//  - a manifest CSV file: header id,grade,t1,t2,flair,seg; paths relative to the CSV's folder;
+//    grade LGG/HGG or empty.
+// Cases are sorted by id. Checks only that files exist (not their content).
+// Throws gg::Error(kBadInput) naming the path for: an unrecognised layout, a missing sequence
+// file, duplicate patient ids, a malformed manifest row (with its line number).
+std::vector<Case> discover_cohort(const fs::path& root);
+
+}  // namespace gg::io

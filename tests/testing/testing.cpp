@@ -1,0 +1,50 @@
+#include "testing/testing.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+namespace gg::testing {
+
+fs::path source_dir() { return GG_SOURCE_DIR; }
+
+fs::path shared_dir() {
+  if (const char* e = std::getenv("GG_SHARED_DIR")) return e;
+  return fs::weakly_canonical(source_dir() / ".." / "shared");
+}
+
+fs::path exe_path() {
+  if (const char* e = std::getenv("GG_EXE")) return e;
+  return GG_EXE_PATH;
+}
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path_ = fs::temp_directory_path() /
+          ("gg-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000));
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+CommandResult run_cli(const std::string& args) {
+  CommandResult r;
+  const std::string cmd = "'" + exe_path().string() + "' " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+}  // namespace gg::testing

@@ -1,0 +1,40 @@
+// Helpers shared by the test suites: where ../shared is, where the built executable is, scratch
+// directories that clean up after themselves, and running the CLI.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace gg::testing {
+
+namespace fs = std::filesystem;
+
+// ../shared beside the repository (GG_SHARED_DIR overrides). Tests that need a file in it call
+// GTEST_SKIP() when it is absent.
+fs::path shared_dir();
+fs::path source_dir();
+// The built gliomagrade executable (GG_EXE overrides).
+fs::path exe_path();
+
+// A fresh directory under the system temp dir, removed (recursively) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+// Runs `gliomagrade <args>` through /bin/sh (args are passed verbatim: quote as needed).
+CommandResult run_cli(const std::string& args);
+
+}  // namespace gg::testing
