@@ -1,0 +1,213 @@
+#include "cli/pipeline.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "report/report.h"
+
+namespace gg::cli {
+
+namespace {
+
+fs::path executable_dir() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path() : exe.parent_path();
+}
+
+const char* weights_file_name(const std::string& variant) {
+  return variant == "torchvision" ? "googlenet-1378be20.pth" : "bvlc_googlenet.caffemodel";
+}
+
+}  // namespace
+
+fs::path find_pretrained_weights(const std::string& variant, const fs::path& explicit_path) {
+  if (!explicit_path.empty()) {
+    if (!fs::exists(explicit_path))
+      throw_bad_input(explicit_path.string(), "weights file not found",
+                      "check the path, or fetch it: gliomagrade weights fetch " + variant);
+    return explicit_path;
+  }
+  if (const char* e = std::getenv("GLIOMAGRADE_WEIGHTS"); e && *e) {
+    if (!fs::exists(e))
+      throw_bad_input(e, "GLIOMAGRADE_WEIGHTS names a file that does not exist",
+                      "fix the variable or unset it");
+    return e;
+  }
+  const std::string name = weights_file_name(variant);
+  std::vector<fs::path> candidates;
+  if (const char* d = std::getenv("GLIOMAGRADE_WEIGHTS_DIR"); d && *d) candidates.push_back(fs::path(d) / name);
+  const fs::path exe = executable_dir();
+  if (!exe.empty()) {
+    // build/gliomagrade -> <repo>/../shared/weights
+    candidates.push_back(exe.parent_path().parent_path() / "shared" / "weights" / name);
+    candidates.push_back(exe.parent_path() / "shared" / "weights" / name);
+  }
+  candidates.push_back(fs::current_path() / ".." / "shared" / "weights" / name);
+  if (const char* home = std::getenv("HOME"); home && *home)
+    candidates.push_back(fs::path(home) / ".cache" / "gliomagrade" / name);
+  for (const auto& c : candidates) {
+    if (fs::exists(c)) return fs::weakly_canonical(c);
+  }
+  std::string looked;
+  for (const auto& c : candidates) looked += "\n  " + c.lexically_normal().string();
+  throw_bad_input(name, "ImageNet weights of the " + variant + " GoogLeNet not found; looked in:" + looked,
+                  "run `gliomagrade weights fetch " + variant + "`, or pass --weights FILE, or set GLIOMAGRADE_WEIGHTS");
+}
+
+std::vector<data::ItemKey> item_keys(const prep::SliceStore& store) {
+  std::vector<data::ItemKey> keys;
+  keys.reserve(store.items.size());
+  for (const auto& it : store.items) keys.push_back({it.patient, it.grade, it.rank});
+  return keys;
+}
+
+std::string split_protocol_name(data::SplitBy by) {
+  return by == data::SplitBy::kPatient ? "patient" : "image";
+}
+
+std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store, const data::Split& split,
+                                             const std::vector<io::Sequence>& sequences,
+                                             const train::TrainConfig& config,
+                                             const fs::path& bundle_dir, bool resume) {
+  std::vector<train::TrainResult> results;
+  for (io::Sequence s : sequences) {
+    results.push_back(train::train_sequence(store, split, s, config, bundle_dir, resume));
+    const auto& r = results.back();
+    if (!r.completed) return results;
+    fmt::print(stderr, "  {}: best validation loss {:.4f} (accuracy {:.1f}%) at iteration {}, {:.1f} images/s\n",
+               io::sequence_name(s), r.best_val_loss, 100 * r.best_val_accuracy, r.best_iteration,
+               r.images_per_second);
+  }
+  train::BundleInfo info;
+  info.variant = config.variant;
+  info.input_size = store.size;
+  info.slices = store.slices_per_patient;
+  for (io::Sequence s : sequences) info.sequences.push_back(io::sequence_name(s));
+  info.train_config_json = train::config_to_json(config);
+  info.store_key = store.key;
+  info.split_protocol = split_protocol_name(split.by);
+  train::write_bundle_info(info, bundle_dir);
+  return results;
+}
+
+eval::Evaluation evaluate_bundle(const fs::path& bundle_dir, const prep::SliceStore& store,
+                                 const data::Split& split, data::Part part, const fs::path& out_dir,
+                                 bool show_progress) {
+  const train::BundleInfo info = train::read_bundle_info(bundle_dir);
+  if (info.input_size != store.size)
+    throw_bad_input(store.dir.string(), fmt::format("slice store has {} px slices but the model expects {}", store.size, info.input_size),
+                    "prepare the data with --size " + std::to_string(info.input_size));
+  for (const char* s : {"t1", "t2", "flair"}) {
+    if (std::find(info.sequences.begin(), info.sequences.end(), s) == info.sequences.end())
+      throw_bad_input((bundle_dir / "model.json").string(), std::string("bundle has no ") + s + " model",
+                      "train all three sequences (the vote needs T1, T2 and FLAIR)");
+  }
+  const auto items = split.items_in(part);
+  if (items.empty()) throw_bad_input(store.dir.string(), std::string("the split's ") + data::part_name(part) + " part is empty");
+  std::vector<eval::SlicePrediction> rows(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& it = store.items[size_t(items[i])];
+    rows[i].patient = it.patient;
+    rows[i].z = it.z;
+    rows[i].rank = it.rank;
+    rows[i].label = it.grade == io::Grade::kHGG ? 1 : 0;
+  }
+  for (io::Sequence s : io::kSequences) {
+    const auto p = train::predict_items(bundle_dir / (std::string(io::sequence_name(s)) + ".pt"),
+                                        info.variant, store, s, items, 32, show_progress);
+    for (size_t i = 0; i < items.size(); ++i) rows[i].p[size_t(s)] = p[i];
+  }
+  const std::string protocol = split.by == data::SplitBy::kPatient
+                                   ? "patient-level split (no patient in two parts)"
+                                   : "image-level split as the paper (slices of one patient in several parts: leakage)";
+  eval::Evaluation ev = eval::evaluate(rows, protocol);
+  fs::create_directories(out_dir);
+  eval::write_predictions_csv(rows, out_dir / "predictions.csv");
+  eval::write_metrics_json(ev, out_dir / "metrics.json");
+  write_file_atomic(out_dir / "table.md", eval::table_markdown(ev));
+  return ev;
+}
+
+void write_report(const fs::path& bundle_dir, const eval::Evaluation& ev,
+                  const std::string& config_json, const fs::path& out_dir) {
+  const fs::path plots = out_dir / "plots";
+  fs::create_directories(plots);
+  report::ReportInputs in;
+  in.title = "gliomagrade: LGG vs HGG from T1, T2 and FLAIR";
+  in.table_markdown = eval::table_markdown(ev);
+  in.config_json = config_json;
+  for (io::Sequence s : io::kSequences) {
+    const std::string name = io::sequence_name(s);
+    const fs::path log = bundle_dir / "logs" / ("train_" + name + ".csv");
+    if (!fs::exists(log)) continue;
+    const fs::path stem = plots / ("training_" + name);
+    report::plot_training_curves(report::read_training_log(log), "Training progress: " + name, stem);
+    in.figures.push_back({"Training and validation accuracy and loss, " + name + " model", stem.string() + ".png"});
+  }
+  for (auto level : {eval::Level::kPatient, eval::Level::kSlice}) {
+    const auto found = ev.metrics.find(level);
+    if (found == ev.metrics.end()) continue;
+    const std::string lname = level == eval::Level::kPatient ? "patient" : "slice";
+    std::vector<std::pair<std::string, eval::BinaryMetrics>> curves;
+    std::vector<std::pair<std::string, eval::Calibration>> cal;
+    for (const auto& [scorer, m] : found->second) {
+      curves.push_back({eval::scorer_name(scorer), m});
+      cal.push_back({eval::scorer_name(scorer), m.calibration});
+    }
+    const fs::path roc = plots / ("roc_" + lname);
+    report::plot_roc(curves, "ROC, test set, " + lname + " level", roc);
+    in.figures.push_back({"ROC curves at " + lname + " level (AUC with DeLong 95% CI)", roc.string() + ".png"});
+    for (auto scorer : {eval::Scorer::kVoteHard, eval::Scorer::kVoteSoft}) {
+      const auto m = found->second.find(scorer);
+      if (m == found->second.end()) continue;
+      const fs::path cm = plots / fmt::format("confusion_{}_{}", lname, scorer == eval::Scorer::kVoteHard ? "vote_hard" : "vote_soft");
+      report::plot_confusion(m->second, std::string("Confusion, ") + eval::scorer_name(scorer) + ", " + lname + " level", cm);
+      in.figures.push_back({std::string("Confusion matrix, ") + eval::scorer_name(scorer) + ", " + lname + " level", cm.string() + ".png"});
+    }
+    const fs::path rel = plots / ("reliability_" + lname);
+    report::plot_reliability(cal, "Reliability, " + lname + " level", rel);
+    in.figures.push_back({"Reliability diagram at " + lname + " level", rel.string() + ".png"});
+  }
+  report::write_report_html(in, out_dir / "report.html");
+}
+
+}  // namespace gg::cli
+
+#include <CLI/CLI.hpp>
+
+namespace gg::cli {
+
+void add_train_options(CLI::App* c, train::TrainConfig& t, TrainOptionStrings& s) {
+  c->add_option("--variant", t.variant, "GoogLeNet variant: bvlc (the paper's MATLAB/Caffe model) or torchvision")
+      ->check(CLI::IsMember({"bvlc", "torchvision"}))->capture_default_str();
+  c->add_option("--weights", s.weights, "ImageNet weights file (default: found in ../shared/weights, $GLIOMAGRADE_WEIGHTS or ~/.cache/gliomagrade)");
+  c->add_option("--epochs", t.epochs, "Training epochs per sequence")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--batch", t.batch_size, "Mini-batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--lr", t.learning_rate, "Learning rate of the pretrained layers")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--head-lr-factor", t.head_lr_factor, "Learning-rate factor of the new 2-way head")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--momentum", t.momentum, "SGD momentum")->check(CLI::Range(0.0, 0.999))->capture_default_str();
+  c->add_option("--l2", t.weight_decay, "L2 regularisation (weight decay)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--validate-every", t.validate_every, "Iterations between validations (0: four per epoch)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--checkpoint-every", t.checkpoint_every, "Iterations between checkpoints (0: each epoch end)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--translate", t.translate_px, "Random translation range in px (augmentation; 0: off)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_flag("!--no-flip", t.flip_x, "No random left-right reflection");
+  c->add_option("--balance", s.balance, "Class imbalance: weighted (loss weights), oversample, or none")
+      ->check(CLI::IsMember({"weighted", "oversample", "none"}))->capture_default_str();
+  c->add_option("--freeze", t.freeze_stages, "Freeze the first N stages (1 stem, 2 +inception3, 3 +inception4, 4 +inception5)")
+      ->check(CLI::Range(0, 4))->capture_default_str();
+  c->add_option("--seed", t.seed, "Seed of head init, shuffling, augmentation and dropout")->capture_default_str();
+  c->add_option("--stop-after", t.stop_after_iterations, "Stop after N iterations as if interrupted (for testing --resume)")
+      ->group("");  // hidden
+}
+
+void finish_train_options(train::TrainConfig& t, const TrainOptionStrings& s) {
+  t.balance = train::parse_balance(s.balance);
+  t.pretrained = find_pretrained_weights(t.variant, s.weights);
+}
+
+}  // namespace gg::cli

@@ -1,0 +1,417 @@
+// The training loop of one sequence model. Every random draw (head init, epoch order,
+// augmentation, dropout) is a pure function of (seed, epoch, iteration), so a run resumed from a
+// checkpoint replays exactly what an uninterrupted run would have done.
+#include <torch/torch.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/progress.h"
+#include "model/model.h"
+#include "train/train.h"
+
+namespace gg::train {
+
+namespace {
+
+using nlohmann::json;
+
+// splitmix64: decorrelates the streams of nearby (seed, epoch, iteration) triples.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+uint64_t stream_seed(uint64_t seed, uint64_t a, uint64_t b, uint64_t purpose) {
+  return mix(mix(mix(seed ^ purpose) ^ a) ^ b);
+}
+
+struct LogRow {
+  int iteration, epoch;
+  long images;
+  double train_loss, train_accuracy;
+  bool has_val;
+  double val_loss, val_accuracy, learning_rate;
+};
+
+std::string log_csv(const std::vector<LogRow>& rows) {
+  std::string s = "iteration,epoch,images,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate\n";
+  for (const auto& r : rows) {
+    s += fmt::format("{},{},{},{:.6g},{:.6g},", r.iteration, r.epoch, r.images, r.train_loss,
+                     r.train_accuracy);
+    if (r.has_val) s += fmt::format("{:.6g},{:.6g}", r.val_loss, r.val_accuracy);
+    else s += ",";
+    s += fmt::format(",{:.6g}\n", r.learning_rate);
+  }
+  return s;
+}
+
+std::vector<LogRow> parse_log_csv(const std::string& text) {
+  std::vector<LogRow> rows;
+  std::istringstream in(text);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) f.push_back(cell);
+    while (f.size() < 8) f.emplace_back();
+    LogRow r{};
+    r.iteration = std::stoi(f[0]);
+    r.epoch = std::stoi(f[1]);
+    r.images = std::stol(f[2]);
+    r.train_loss = std::stod(f[3]);
+    r.train_accuracy = std::stod(f[4]);
+    r.has_val = !f[5].empty();
+    if (r.has_val) r.val_loss = std::stod(f[5]), r.val_accuracy = std::stod(f[6]);
+    r.learning_rate = std::stod(f[7]);
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+// Pixels of one part of the split, resident in memory as uint8 (6,700 slices are 336 MB).
+struct Images {
+  std::vector<uint8_t> pixels;
+  std::vector<int64_t> labels;  // 1 = HGG
+  int size = 0;
+  int64_t count() const { return static_cast<int64_t>(labels.size()); }
+};
+
+Images load_images(const prep::SliceStore& store, io::Sequence seq, const std::vector<int64_t>& items) {
+  Images im;
+  im.size = store.size;
+  im.pixels.resize(items.size() * size_t(store.size) * size_t(store.size));
+  prep::read_slices(store, seq, items, im.pixels.data());
+  for (int64_t i : items) im.labels.push_back(store.items[size_t(i)].grade == io::Grade::kHGG ? 1 : 0);
+  return im;
+}
+
+// A batch as float [B,3,S,S] RGB in [0,1] (grey replicated, as MATLAB feeds grey images to
+// GoogLeNet), with MATLAB-style augmentation: reflection in x, translation in x and y, zero fill.
+torch::Tensor make_batch(const Images& im, const std::vector<int64_t>& rows, bool augment,
+                         const TrainConfig& c, std::mt19937_64* rng) {
+  const int s = im.size;
+  auto batch = torch::zeros({int64_t(rows.size()), 1, s, s}, torch::kFloat32);
+  float* out = batch.data_ptr<float>();
+  std::uniform_int_distribution<int> shift(-c.translate_px, c.translate_px);
+  std::bernoulli_distribution flip(0.5);
+  for (size_t b = 0; b < rows.size(); ++b) {
+    int dx = 0, dy = 0;
+    bool fx = false;
+    if (augment) {
+      fx = c.flip_x && flip(*rng);
+      if (c.translate_px > 0) dx = shift(*rng), dy = shift(*rng);
+    }
+    const uint8_t* src = im.pixels.data() + size_t(rows[b]) * s * s;
+    float* dst = out + b * size_t(s) * s;
+    for (int y = 0; y < s; ++y) {
+      const int sy = y - dy;
+      if (sy < 0 || sy >= s) continue;
+      for (int x = 0; x < s; ++x) {
+        int sx = x - dx;
+        if (sx < 0 || sx >= s) continue;
+        if (fx) sx = s - 1 - sx;
+        dst[y * s + x] = src[sy * s + sx] * (1.0f / 255.0f);
+      }
+    }
+  }
+  return batch.expand({int64_t(rows.size()), 3, s, s}).contiguous();
+}
+
+torch::Tensor to_layout(torch::Tensor x, bool channels_last) {
+  return channels_last ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
+}
+
+struct ValStats {
+  double loss = 0, accuracy = 0;
+};
+
+ValStats validate(model::GoogLeNet& net, const Images& val, const torch::Tensor& class_weights,
+                  const TrainConfig& c) {
+  torch::NoGradGuard no_grad;
+  net->eval();
+  const int64_t bs = 32;
+  double loss_sum = 0, weight_sum = 0;
+  int64_t correct = 0;
+  for (int64_t start = 0; start < val.count(); start += bs) {
+    std::vector<int64_t> rows;
+    for (int64_t i = start; i < std::min(val.count(), start + bs); ++i) rows.push_back(i);
+    auto x = to_layout(make_batch(val, rows, false, c, nullptr), c.channels_last);
+    auto y = torch::from_blob(const_cast<int64_t*>(val.labels.data() + start),
+                              {int64_t(rows.size())}, torch::kInt64).clone();
+    auto logits = net->forward(net->normalise_input(x));
+    auto per_item = torch::nn::functional::cross_entropy(
+        logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    auto w = class_weights.index_select(0, y);
+    loss_sum += (per_item * w).sum().item<double>();
+    weight_sum += w.sum().item<double>();
+    correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+  }
+  net->train();
+  return {loss_sum / std::max(weight_sum, 1e-12), double(correct) / double(std::max<int64_t>(1, val.count()))};
+}
+
+// The order in which epoch `epoch` visits the training rows.
+std::vector<int64_t> epoch_order(const Images& train, const TrainConfig& c, int epoch) {
+  std::mt19937_64 rng(stream_seed(c.seed, uint64_t(epoch), 0, 0x5e9));
+  std::vector<int64_t> order;
+  if (c.balance == Balance::kOversample) {
+    std::vector<int64_t> by_class[2];
+    for (int64_t i = 0; i < train.count(); ++i) by_class[train.labels[size_t(i)]].push_back(i);
+    const size_t target = std::max(by_class[0].size(), by_class[1].size());
+    for (auto& cls : by_class) {
+      order.insert(order.end(), cls.begin(), cls.end());
+      std::uniform_int_distribution<size_t> pick(0, cls.size() - 1);
+      for (size_t k = cls.size(); k < target; ++k) order.push_back(cls[pick(rng)]);
+    }
+  } else {
+    order.resize(size_t(train.count()));
+    std::iota(order.begin(), order.end(), 0);
+  }
+  std::shuffle(order.begin(), order.end(), rng);
+  return order;
+}
+
+struct Checkpoint {
+  int epoch = 0;              // epoch to continue in
+  int iteration_in_epoch = 0; // next iteration within it
+  int iterations = 0;         // done so far
+  long images = 0;
+  double best_val_loss = INFINITY, best_val_accuracy = 0;
+  int best_iteration = 0;
+  std::string config_json;
+};
+
+void save_checkpoint(model::GoogLeNet& net, torch::optim::SGD& opt, const Checkpoint& ck,
+                     const std::vector<LogRow>& log, const fs::path& dir) {
+  const fs::path old = dir.string() + ".old";
+  std::error_code ec;
+  {
+    StagingDir stage(dir.string() + ".new", true);
+    model::save_weights(net, stage.path() / "weights.pt");
+    torch::save(opt, (stage.path() / "optimizer.pt").string());
+    const json j = {{"epoch", ck.epoch}, {"iteration_in_epoch", ck.iteration_in_epoch},
+                    {"iterations", ck.iterations}, {"images", ck.images},
+                    {"best_val_loss", ck.best_val_loss}, {"best_val_accuracy", ck.best_val_accuracy},
+                    {"best_iteration", ck.best_iteration}, {"config", json::parse(ck.config_json)}};
+    write_file_atomic(stage.path() / "state.json", j.dump(2));
+    write_file_atomic(stage.path() / "log.csv", log_csv(log));
+    stage.commit();
+  }
+  // Swap in the new checkpoint; at every instant one complete checkpoint exists (dir or dir.old).
+  fs::remove_all(old, ec);
+  if (fs::exists(dir)) fs::rename(dir, old, ec);
+  fs::rename(dir.string() + ".new", dir, ec);
+  if (ec) throw_runtime(dir.string(), "cannot move checkpoint into place: " + ec.message());
+  fs::remove_all(old, ec);
+}
+
+bool load_checkpoint(model::GoogLeNet& net, torch::optim::SGD& opt, Checkpoint* ck,
+                     std::vector<LogRow>* log, fs::path dir, const std::string& config_json) {
+  if (!fs::exists(dir / "state.json") && fs::exists(dir.string() + ".old")) dir = dir.string() + ".old";
+  if (!fs::exists(dir / "state.json")) return false;
+  const json j = json::parse(read_file(dir / "state.json"));
+  // The config must match, or "resume" would silently train something else.
+  json saved = j.at("config"), now = json::parse(config_json);
+  saved.erase("epochs"), now.erase("epochs");  // more epochs may be asked for on resume
+  if (saved != now)
+    throw_bad_input((dir / "state.json").string(), "checkpoint was written with another training config",
+                    "resume with the same options, or start afresh in a new --out");
+  model::load_weights(net, dir / "weights.pt");
+  torch::load(opt, (dir / "optimizer.pt").string());
+  ck->epoch = j.at("epoch");
+  ck->iteration_in_epoch = j.at("iteration_in_epoch");
+  ck->iterations = j.at("iterations");
+  ck->images = j.at("images");
+  ck->best_val_loss = j.at("best_val_loss").is_null() ? INFINITY : j.at("best_val_loss").get<double>();
+  ck->best_val_accuracy = j.at("best_val_accuracy");
+  ck->best_iteration = j.at("best_iteration");
+  *log = parse_log_csv(read_file(dir / "log.csv"));
+  return true;
+}
+
+}  // namespace
+
+TrainResult train_sequence(const prep::SliceStore& store, const data::Split& split,
+                           io::Sequence seq, const TrainConfig& c, const fs::path& out_dir,
+                           bool resume) {
+  const std::string seq_name = io::sequence_name(seq);
+  if (c.batch_size < 1 || c.epochs < 1)
+    throw_bad_input("", "batch size and epochs must be at least 1");
+  const auto train_items = split.items_in(data::Part::kTrain);
+  const auto val_items = split.items_in(data::Part::kVal);
+  if (train_items.empty() || val_items.empty())
+    throw_bad_input(store.dir.string(), "the split has an empty train or validation part",
+                    "use a larger cohort or other split fractions");
+  const Images train = load_images(store, seq, train_items);
+  const Images val = load_images(store, seq, val_items);
+  const int64_t n_hgg = std::accumulate(train.labels.begin(), train.labels.end(), int64_t{0});
+  const int64_t n_lgg = train.count() - n_hgg;
+  if (n_hgg == 0 || n_lgg == 0)
+    throw_bad_input(store.dir.string(), "the training part holds one grade only",
+                    "a model cannot learn LGG vs HGG without both; check the cohort's grades");
+
+  // Class weights n / (2 n_c): each grade contributes half of the loss.
+  auto class_weights = torch::ones({2}, torch::kFloat32);
+  if (c.balance == Balance::kWeightedLoss) {
+    class_weights[0] = float(train.count()) / (2.0f * float(n_lgg));
+    class_weights[1] = float(train.count()) / (2.0f * float(n_hgg));
+  }
+
+  const model::Variant variant = model::parse_variant(c.variant);
+  model::GoogLeNet net = model::load_pretrained(variant, c.pretrained, /*transform_input=*/true);
+  net->replace_classifier(2, stream_seed(c.seed, 0, 0, 0x4ead));
+  net->freeze_stages(c.freeze_stages);
+  if (c.channels_last) {
+    for (auto& p : net->parameters()) {
+      if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+  }
+  net->train();
+
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(net->backbone_parameters(),
+                      std::make_unique<torch::optim::SGDOptions>(c.learning_rate));
+  groups.emplace_back(net->classifier_parameters(),
+                      std::make_unique<torch::optim::SGDOptions>(c.learning_rate * c.head_lr_factor));
+  for (auto& g : groups) {
+    auto& o = static_cast<torch::optim::SGDOptions&>(g.options());
+    o.momentum(c.momentum).weight_decay(c.weight_decay);
+  }
+  torch::optim::SGD opt(std::move(groups), torch::optim::SGDOptions(c.learning_rate));
+
+  const fs::path ck_dir = out_dir / "checkpoints" / seq_name;
+  const fs::path log_path = out_dir / "logs" / ("train_" + seq_name + ".csv");
+  const fs::path best_path = out_dir / (seq_name + ".pt");
+  const std::string config_json = config_to_json(c);
+  Checkpoint ck;
+  ck.config_json = config_json;
+  std::vector<LogRow> log;
+  if (resume && !load_checkpoint(net, opt, &ck, &log, ck_dir, config_json))
+    throw_bad_input(ck_dir.string(), "no checkpoint to resume from",
+                    "run without --resume to start training");
+
+  const int per_epoch = std::max<int>(1, int(epoch_order(train, c, 0).size()) / c.batch_size);
+  const int total = per_epoch * c.epochs;
+  const int validate_every = c.validate_every > 0 ? c.validate_every : std::max(1, per_epoch / 4);
+  Progress progress(fmt::format("train {:<5}", seq_name), int64_t(total - ck.iterations) * c.batch_size,
+                    "img", c.show_progress);
+  const auto t0 = std::chrono::steady_clock::now();
+  long session_images = 0;
+  TrainResult result;
+  result.sequence = seq;
+  result.best_weights = best_path;
+  result.log_csv = log_path;
+
+  for (int epoch = ck.epoch; epoch < c.epochs; ++epoch) {
+    const auto order = epoch_order(train, c, epoch);
+    for (int it = (epoch == ck.epoch ? ck.iteration_in_epoch : 0); it < per_epoch; ++it) {
+      if (c.stop_after_iterations > 0 && ck.iterations >= c.stop_after_iterations) {
+        write_file_atomic(log_path, log_csv(log));
+        result.iterations = ck.iterations;
+        return result;  // simulated interruption: the last checkpoint is what survives
+      }
+      std::mt19937_64 rng(stream_seed(c.seed, uint64_t(epoch), uint64_t(it), 0xa06));
+      std::vector<int64_t> rows(order.begin() + int64_t(it) * c.batch_size,
+                                order.begin() + int64_t(it + 1) * c.batch_size);
+      auto x = to_layout(make_batch(train, rows, true, c, &rng), c.channels_last);
+      auto y = torch::empty({int64_t(rows.size())}, torch::kInt64);
+      for (size_t b = 0; b < rows.size(); ++b) y[int64_t(b)] = train.labels[size_t(rows[b])];
+      torch::manual_seed(stream_seed(c.seed, uint64_t(epoch), uint64_t(it), 0xd40));  // dropout
+
+      auto logits = net->forward(net->normalise_input(x));
+      auto loss = torch::nn::functional::cross_entropy(
+          logits, y, torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights));
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value))
+        throw_runtime(log_path.string(), fmt::format("training loss became {} at iteration {}", loss_value, ck.iterations + 1),
+                      "lower --lr, or check the slice store for corrupt images");
+
+      ck.iterations++;
+      ck.images += long(rows.size());
+      session_images += long(rows.size());
+      LogRow row{ck.iterations, epoch + 1, ck.images, loss_value,
+                 logits.argmax(1).eq(y).to(torch::kFloat64).mean().item<double>(), false, 0, 0,
+                 c.learning_rate};
+      const bool last = epoch == c.epochs - 1 && it == per_epoch - 1;
+      if (ck.iterations % validate_every == 0 || last) {
+        const ValStats v = validate(net, val, class_weights, c);
+        row.has_val = true, row.val_loss = v.loss, row.val_accuracy = v.accuracy;
+        if (v.loss < ck.best_val_loss) {
+          ck.best_val_loss = v.loss, ck.best_val_accuracy = v.accuracy, ck.best_iteration = ck.iterations;
+          model::save_weights(net, best_path);
+        }
+      }
+      log.push_back(row);
+      progress.tick(long(rows.size()), fmt::format("epoch {}/{} loss {:.3f}", epoch + 1, c.epochs, loss_value));
+
+      const bool epoch_end = it == per_epoch - 1;
+      if (epoch_end || (c.checkpoint_every > 0 && ck.iterations % c.checkpoint_every == 0)) {
+        ck.epoch = epoch_end ? epoch + 1 : epoch;
+        ck.iteration_in_epoch = epoch_end ? 0 : it + 1;
+        save_checkpoint(net, opt, ck, log, ck_dir);
+        write_file_atomic(log_path, log_csv(log));
+      } else if (ck.iterations % 10 == 0) {
+        write_file_atomic(log_path, log_csv(log));
+      }
+    }
+  }
+  progress.done(fmt::format("best val loss {:.3f} at iteration {}", ck.best_val_loss, ck.best_iteration));
+  write_file_atomic(log_path, log_csv(log));
+  result.completed = true;
+  result.iterations = ck.iterations;
+  result.best_iteration = ck.best_iteration;
+  result.best_val_loss = ck.best_val_loss;
+  result.best_val_accuracy = ck.best_val_accuracy;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.images_per_second = result.seconds > 0 ? double(session_images) / result.seconds : 0;
+  return result;
+}
+
+std::vector<double> predict_items(const fs::path& weights, const std::string& variant,
+                                  const prep::SliceStore& store, io::Sequence seq,
+                                  const std::vector<int64_t>& items, int batch_size,
+                                  bool show_progress) {
+  model::GoogLeNetOptions o;
+  o.variant = model::parse_variant(variant);
+  o.num_classes = 2;
+  o.transform_input = o.variant == model::Variant::kTorchvision;
+  model::GoogLeNet net(o);
+  model::load_weights(net, weights);
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const Images im = load_images(store, seq, items);
+  TrainConfig c;  // defaults: no augmentation is applied at inference anyway
+  std::vector<double> p;
+  p.reserve(items.size());
+  Progress progress(fmt::format("predict {:<5}", io::sequence_name(seq)), im.count(), "img", show_progress);
+  for (int64_t start = 0; start < im.count(); start += batch_size) {
+    std::vector<int64_t> rows;
+    for (int64_t i = start; i < std::min(im.count(), start + batch_size); ++i) rows.push_back(i);
+    auto x = to_layout(make_batch(im, rows, false, c, nullptr), true);
+    auto prob = torch::softmax(net->forward(net->normalise_input(x)), 1).select(1, 1).to(torch::kFloat64);
+    for (int64_t i = 0; i < prob.size(0); ++i) p.push_back(prob[i].item<double>());
+    progress.tick(int64_t(rows.size()));
+  }
+  progress.done();
+  return p;
+}
+
+}  // namespace gg::train
