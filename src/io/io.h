@@ -22,7 +22,9 @@ struct Volume {
   std::array<int, 3> size{0, 0, 0};            // nx, ny, nz
   std::array<double, 3> spacing_mm{1, 1, 1};
   std::array<double, 3> origin_mm{0, 0, 0};    // physical position of voxel (0,0,0), LPS
-  std::array<double, 9> direction{1, 0, 0, 0, 1, 0, 0, 0, 1};  // row-major; identity after read
+  // Row-major; column c is the physical direction of axis c. Identity after read_volume (close to
+  // it for an oblique file, whose axes are snapped, not resampled).
+  std::array<double, 9> direction{1, 0, 0, 0, 1, 0, 0, 0, 1};
   std::vector<float> voxels;
 
   int64_t num_voxels() const { return int64_t(size[0]) * size[1] * size[2]; }
@@ -33,7 +35,9 @@ struct Volume {
 // Reads a 3-D volume (NIfTI .nii/.nii.gz, NRRD, MHA, anything ITK reads) of any scalar voxel
 // type as float, reoriented to the canonical orientation.
 // Throws gg::Error(kBadInput) naming the file when it is missing, unreadable, truncated, not an
-// image, not 3-D (2-D or 4-D with more than one volume), or not scalar. Does not check values.
+// image, not 3-D (2-D or 4-D with more than one volume), or not scalar. Does not otherwise check
+// values, with one exception: NIfTI float files holding NaN/Inf are rejected here (kBadInput,
+// "N voxels are NaN or infinite"), because the NIfTI library would silently turn them into 0.
 Volume read_volume(const fs::path& path);
 
 // Writes a volume (format from the extension, .nii.gz compressed). `as_int16` stores rounded
@@ -79,5 +83,33 @@ struct Case {
 // Throws gg::Error(kBadInput) naming the path for: an unrecognised layout, a missing sequence
 // file, duplicate patient ids, a malformed manifest row (with its line number).
 std::vector<Case> discover_cohort(const fs::path& root);
+
+}  // namespace gg::io
+
+// Resampling (predict) ----------------------------------------------------------------------
+// Added for `gliomagrade predict` (src/io/resample.cpp): sequences of one session stored on
+// different grids are brought onto one reference grid in physical space. No registration: the
+// scanner's geometry (origin, spacing, direction) is trusted.
+namespace gg::io {
+
+enum class Interpolation {
+  kLinear,   // images: trilinear
+  kNearest,  // label maps (masks): nearest neighbour, labels stay labels
+};
+
+// True when the physical bounding boxes (voxel centres ± half a voxel) of a and b intersect in a
+// region of positive volume.
+bool extents_overlap(const Volume& a, const Volume& b);
+
+// `moving` resampled onto `reference`'s grid (size, spacing, origin, direction of reference;
+// reference's voxels are not used). Points outside moving's extent get 0 (background).
+// Throws gg::Error(kBadInput) naming moving_path when the physical extents do not overlap
+// (different sessions or a wrong header), with reference_path in the message.
+Volume resample_to_grid(const Volume& moving, const Volume& reference, Interpolation interpolation,
+                        const fs::path& moving_path, const fs::path& reference_path);
+
+// A short human description of how two grids differ ("size 240x240x155 vs 256x256x160,
+// spacing 1x1x1 vs 0.9x0.9x1 mm"), for notices and errors.
+std::string describe_grid_difference(const Volume& a, const Volume& b);
 
 }  // namespace gg::io

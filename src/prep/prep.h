@@ -1,0 +1,111 @@
+// prep: from patient volumes to the slice store that training, evaluation and prediction read.
+//
+// Per patient: the axial slice z* with the largest tumour area (mask label > 0) and the
+// `slices` adjacent slices z*-slices/2 ... z*+slices/2-1 (z*-10 ... z*+9 for 20), shifted inward
+// at the volume's edge; per volume and sequence, brain voxels (value != 0) clipped to their
+// [0.5, 99.5] percentiles and scaled to [0,1] (background stays 0); each slice resized to
+// size×size (area-correct) and stored as uint8 0..255. The store is variant-independent: the
+// model's input layer applies its own convention (BGR/mean or ImageNet mean/std, 3 channels).
+//
+// Slice store on disk (a directory, written atomically):
+//   index.csv     row,patient,grade,sequence,z,rank,offset: one line per (item, sequence),
+//                 items in order, each item's three sequences together. Item `row` is row `row`
+//                 of every sequence's tensor file (at byte `offset` in it); z is the axial slice
+//                 in canonical (LPS+) orientation, rank 0..slices-1 its position in the window;
+//   t1.u8, t2.u8, flair.u8   a 32-byte header (magic "GGSLICE1", uint32 version 1, uint32 0,
+//                 int64 N, int32 H, int32 W, little-endian) then N×H×W uint8, row-major, image
+//                 rows running anterior→posterior and columns patient right→left (radiological);
+//   store.json    key, options, per-input sha256, counts, versions;
+//   png/          only with export_png: png/<patient>/<sequence>_r<rank>_z<z>.png.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "io/io.h"
+
+namespace gg::prep {
+
+namespace fs = std::filesystem;
+
+struct PrepareOptions {
+  int slices = 20;  // window depth around the largest tumour slice (the paper's 20)
+  int size = 224;   // output width = height (GoogLeNet's input)
+  double low_percentile = 0.5, high_percentile = 99.5;  // of brain (nonzero) voxels
+  int threads = 0;                                      // 0: hardware concurrency
+  bool export_png = false;  // also write viewable PNGs under <store>/png/
+  bool show_progress = true;
+};
+
+// One (patient, rank-in-window) item. items are ordered by patient id then rank; item i is row i
+// of every sequence's tensor file, so the three sequences share one item order.
+struct SliceItem {
+  std::string patient;
+  io::Grade grade;
+  int z;
+  int rank;
+};
+
+struct SliceStore {
+  fs::path dir;
+  int size = 224;
+  int slices_per_patient = 20;
+  std::vector<SliceItem> items;
+  std::string key;      // sha256 of the inputs' contents, ids, grades and the options that shape it
+  bool reused = false;  // prepare_cohort found this store already built with the same key
+};
+
+// Voxels with label > 0 in each axial slice z (size nz).
+std::vector<int64_t> tumour_area_per_slice(const io::Volume& seg);
+
+// argmax of tumour_area_per_slice (the first on ties). Throws kBadInput (no file) if the mask is
+// empty.
+int largest_tumour_slice(const io::Volume& seg);
+
+// First z of the `count`-slice window around `centre` (centre-count/2 ... centre+count/2-1, i.e.
+// z*-10..z*+9 for 20), shifted inward at the volume's edge. Throws kBadInput if count < 1 or
+// count > depth.
+int window_start(int centre, int count, int depth);
+
+// The low and high percentiles (0..100, linear interpolation between order statistics) of the
+// brain voxels (value != 0). Throws kBadInput (no file) if there are no brain voxels or they are
+// all equal.
+std::pair<float, float> brain_percentiles(const io::Volume& v, double low_percentile,
+                                          double high_percentile);
+
+// Per-volume normalisation: brain voxels (value != 0) clipped to [p_low, p_high] percentiles and
+// scaled to [0,1]; background stays 0. Returns a new volume. Throws as brain_percentiles().
+io::Volume normalise_intensities(const io::Volume& v, double low_percentile,
+                                 double high_percentile);
+
+// One axial slice z of a normalised volume resized to size×size (area-correct: OpenCV
+// INTER_AREA), as uint8 round(255·value), row-major (row = y, column = x).
+std::vector<uint8_t> axial_slice_u8(const io::Volume& normalised, int z, int size);
+
+// Reads, checks, normalises and slices every case; writes (or reuses, if its key matches) the
+// store at out_dir. Every case needs a mask (seg) to locate the tumour. Checks per case: readable
+// 3-D volumes, the three sequences and the mask on one grid, mask labels in {0,1,2,4} and not
+// empty, finite and non-constant intensities; the first failure is a kBadInput error naming its
+// file, and nothing is left at out_dir. out_dir must be absent, empty, or a slice store (which is
+// replaced unless its key matches). Parallel over patients (options.threads) with a Progress
+// line; patients are streamed (memory does not grow with the cohort).
+SliceStore prepare_cohort(const std::vector<io::Case>& cases, const fs::path& out_dir,
+                          const PrepareOptions& options);
+
+// Opens a store written by prepare_cohort. Throws kBadInput naming the file if one is missing or
+// corrupt (bad header, wrong size, index inconsistent with the tensor files).
+SliceStore open_slice_store(const fs::path& dir);
+
+// Path of a sequence's tensor file in a store: <dir>/<t1|t2|flair>.u8.
+fs::path tensor_path(const fs::path& dir, io::Sequence seq);
+
+// Copies rows `indices` of sequence `seq` (uint8, size*size bytes each) into out, in order.
+// out must hold indices.size()*size*size bytes. Throws kBadInput naming the file if it cannot be
+// read, and std::out_of_range for an index outside [0, items.size()).
+void read_slices(const SliceStore& store, io::Sequence seq, const std::vector<int64_t>& indices,
+                 uint8_t* out);
+
+}  // namespace gg::prep
