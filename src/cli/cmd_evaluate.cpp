@@ -30,7 +30,7 @@ void add_evaluate(CLI::App& app) {
   c->callback([a] {
     check_output_dir(a->out, "metrics.json");
     const prep::SliceStore store = prep::open_slice_store(a->store);
-    const data::Split split = data::load_split(a->split, item_keys(store));
+    const data::Split split = data::load_split(a->split, data::item_keys(store));
     const data::Part part = a->part == "test" ? data::Part::kTest : a->part == "val" ? data::Part::kVal : data::Part::kTrain;
     StagingDir stage(a->out, true);
     const eval::Evaluation ev = evaluate_bundle(a->model, store, split, part, stage.path(), !global_options().quiet);

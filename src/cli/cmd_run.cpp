@@ -27,6 +27,7 @@ struct RunArgs {
   // The built-in synthetic cohort, sized so the whole run fits in ~15 minutes on 2 cores.
   int synth_lgg = 10, synth_hgg = 30;
   double synth_difficulty = 0.5;
+  std::vector<int> synth_size{240, 240, 155};
   train::TrainConfig config;
   TrainOptionStrings strings;
 };
@@ -73,6 +74,8 @@ void run_protocol(RunArgs& a) {
     synth::SynthOptions so;
     so.lgg = a.synth_lgg, so.hgg = a.synth_hgg, so.seed = a.config.seed, so.difficulty = a.synth_difficulty;
     so.show_progress = !quiet;
+    so.size = {a.synth_size[0], a.synth_size[1], a.synth_size[2]};
+    so.spacing_mm = 240.0 / double(a.synth_size[0]);  // keep the head's physical size
     const fs::path cohort = a.out / "cohort";
     if (fs::exists(cohort / "HGG")) {
       cases = io::discover_cohort(cohort);  // made by an earlier run of this command
@@ -97,7 +100,7 @@ void run_protocol(RunArgs& a) {
   data::SplitOptions sp;
   sp.by = a.split == "image" ? data::SplitBy::kImage : data::SplitBy::kPatient;
   sp.seed = a.split_seed;
-  const auto keys = item_keys(store);
+  const auto keys = data::item_keys(store);
   const data::Split split = data::make_split(keys, sp);
   data::save_split(split, keys, a.out / "split.csv");
   for (auto part : {data::Part::kTrain, data::Part::kVal, data::Part::kTest})
@@ -153,6 +156,8 @@ void add_run(CLI::App& app) {
   c->add_option("--synth-hgg", a->synth_hgg, "Synthetic cohort: HGG patients")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--difficulty", a->synth_difficulty, "Synthetic cohort: overlap of the grades' phenotypes (0..1)")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  c->add_option("--synth-size", a->synth_size, "Synthetic cohort: volume size X,Y,Z (tests use small volumes)")
+      ->delimiter(',')->expected(3)->check(CLI::PositiveNumber)->group("");
   c->add_flag("--resume", a->resume, "Continue interrupted training in --out");
   add_train_options(c, a->config, a->strings);
   c->footer(

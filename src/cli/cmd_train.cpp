@@ -38,7 +38,7 @@ void add_train(CLI::App& app) {
     a->config.show_progress = !global_options().quiet;
     if (!a->resume) check_output_dir(a->out, "model.json");
     const prep::SliceStore store = prep::open_slice_store(a->store);
-    const data::Split split = data::load_split(a->split, item_keys(store));
+    const data::Split split = data::load_split(a->split, data::item_keys(store));
     std::vector<io::Sequence> seqs;
     for (const auto& s : a->sequences) seqs.push_back(io::parse_sequence(s));
     fs::create_directories(a->out);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "common/error.h"
@@ -57,13 +58,6 @@ fs::path find_pretrained_weights(const std::string& variant, const fs::path& exp
   for (const auto& c : candidates) looked += "\n  " + c.lexically_normal().string();
   throw_bad_input(name, "ImageNet weights of the " + variant + " GoogLeNet not found; looked in:" + looked,
                   "run `gliomagrade weights fetch " + variant + "`, or pass --weights FILE, or set GLIOMAGRADE_WEIGHTS");
-}
-
-std::vector<data::ItemKey> item_keys(const prep::SliceStore& store) {
-  std::vector<data::ItemKey> keys;
-  keys.reserve(store.items.size());
-  for (const auto& it : store.items) keys.push_back({it.patient, it.grade, it.rank});
-  return keys;
 }
 
 std::string split_protocol_name(data::SplitBy by) {
@@ -135,44 +129,17 @@ eval::Evaluation evaluate_bundle(const fs::path& bundle_dir, const prep::SliceSt
 
 void write_report(const fs::path& bundle_dir, const eval::Evaluation& ev,
                   const std::string& config_json, const fs::path& out_dir) {
-  const fs::path plots = out_dir / "plots";
-  fs::create_directories(plots);
+  std::vector<std::pair<std::string, std::vector<report::TrainingLogRow>>> logs;
+  for (io::Sequence s : io::kSequences) {
+    const std::string name = io::sequence_name(s);
+    const fs::path log = bundle_dir / "logs" / ("train_" + name + ".csv");
+    if (fs::exists(log)) logs.push_back({name, report::read_training_log(log)});
+  }
   report::ReportInputs in;
   in.title = "gliomagrade: LGG vs HGG from T1, T2 and FLAIR";
   in.table_markdown = eval::table_markdown(ev);
   in.config_json = config_json;
-  for (io::Sequence s : io::kSequences) {
-    const std::string name = io::sequence_name(s);
-    const fs::path log = bundle_dir / "logs" / ("train_" + name + ".csv");
-    if (!fs::exists(log)) continue;
-    const fs::path stem = plots / ("training_" + name);
-    report::plot_training_curves(report::read_training_log(log), "Training progress: " + name, stem);
-    in.figures.push_back({"Training and validation accuracy and loss, " + name + " model", stem.string() + ".png"});
-  }
-  for (auto level : {eval::Level::kPatient, eval::Level::kSlice}) {
-    const auto found = ev.metrics.find(level);
-    if (found == ev.metrics.end()) continue;
-    const std::string lname = level == eval::Level::kPatient ? "patient" : "slice";
-    std::vector<std::pair<std::string, eval::BinaryMetrics>> curves;
-    std::vector<std::pair<std::string, eval::Calibration>> cal;
-    for (const auto& [scorer, m] : found->second) {
-      curves.push_back({eval::scorer_name(scorer), m});
-      cal.push_back({eval::scorer_name(scorer), m.calibration});
-    }
-    const fs::path roc = plots / ("roc_" + lname);
-    report::plot_roc(curves, "ROC, test set, " + lname + " level", roc);
-    in.figures.push_back({"ROC curves at " + lname + " level (AUC with DeLong 95% CI)", roc.string() + ".png"});
-    for (auto scorer : {eval::Scorer::kVoteHard, eval::Scorer::kVoteSoft}) {
-      const auto m = found->second.find(scorer);
-      if (m == found->second.end()) continue;
-      const fs::path cm = plots / fmt::format("confusion_{}_{}", lname, scorer == eval::Scorer::kVoteHard ? "vote_hard" : "vote_soft");
-      report::plot_confusion(m->second, std::string("Confusion, ") + eval::scorer_name(scorer) + ", " + lname + " level", cm);
-      in.figures.push_back({std::string("Confusion matrix, ") + eval::scorer_name(scorer) + ", " + lname + " level", cm.string() + ".png"});
-    }
-    const fs::path rel = plots / ("reliability_" + lname);
-    report::plot_reliability(cal, "Reliability, " + lname + " level", rel);
-    in.figures.push_back({"Reliability diagram at " + lname + " level", rel.string() + ".png"});
-  }
+  in.sections = report::plot_evaluation(ev, logs, out_dir / "plots");
   report::write_report_html(in, out_dir / "report.html");
 }
 

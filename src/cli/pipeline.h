@@ -21,8 +21,6 @@ namespace fs = std::filesystem;
 // with the fetch command when none exists.
 fs::path find_pretrained_weights(const std::string& variant, const fs::path& explicit_path);
 
-std::vector<data::ItemKey> item_keys(const prep::SliceStore& store);
-
 // Trains the listed sequences into bundle_dir and writes its model.json.
 std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store, const data::Split& split,
                                              const std::vector<io::Sequence>& sequences,

@@ -389,10 +389,11 @@ std::vector<double> predict_items(const fs::path& weights, const std::string& va
                                   const prep::SliceStore& store, io::Sequence seq,
                                   const std::vector<int64_t>& items, int batch_size,
                                   bool show_progress) {
-  model::GoogLeNetOptions o;
-  o.variant = model::parse_variant(variant);
-  o.num_classes = 2;
-  o.transform_input = o.variant == model::Variant::kTorchvision;
+  const model::GoogLeNetOptions o = model::read_weights_options(weights);
+  if (o.variant != model::parse_variant(variant) || o.num_classes != 2)
+    throw_bad_input(weights.string(), fmt::format("holds a {}-class {} GoogLeNet, expected a 2-class {} one",
+                                                  o.num_classes, model::variant_name(o.variant), variant),
+                    "use the weights of a gliomagrade model bundle");
   model::GoogLeNet net(o);
   model::load_weights(net, weights);
   net->eval();
