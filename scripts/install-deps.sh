@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libtorch-dev                                    # tensors, autograd, oneDNN kernels
+  libopenblas0-openmp                             # fast BLAS for libtorch (Debian's default is the reference BLAS)
   libinsighttoolkit5-dev                          # NIfTI / NRRD / MHA IO and geometry
   libopencv-imgproc-dev libopencv-imgcodecs-dev   # 2-D resize, PNG
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev

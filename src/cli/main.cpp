@@ -10,6 +10,7 @@
 #include "cli/command.h"
 #include "common/error.h"
 #include "common/version.h"
+#include "train/train.h"
 
 namespace gg::cli {
 
@@ -81,6 +82,9 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", g.verbose, "More detail, and the full error chain");
   app.add_flag("-q,--quiet", g.quiet, "No progress lines");
   app.add_option("--threads", g.threads, "Worker threads (0: all cores)")->check(CLI::NonNegativeNumber);
+
+  // After the global options are parsed and before any command runs.
+  app.parse_complete_callback([&g] { gg::train::set_compute_threads(g.threads); });
 
   auto& registry = gg::cli::command_registry();
   std::sort(registry.begin(), registry.end(),

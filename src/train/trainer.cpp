@@ -13,6 +13,7 @@
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -150,10 +151,10 @@ ValStats validate(model::GoogLeNet& net, const Images& val, const torch::Tensor&
   for (int64_t start = 0; start < val.count(); start += bs) {
     std::vector<int64_t> rows;
     for (int64_t i = start; i < std::min(val.count(), start + bs); ++i) rows.push_back(i);
-    auto x = to_layout(make_batch(val, rows, false, c, nullptr), c.channels_last);
+    auto x = to_layout(net->normalise_input(make_batch(val, rows, false, c, nullptr)), c.channels_last);
     auto y = torch::from_blob(const_cast<int64_t*>(val.labels.data() + start),
                               {int64_t(rows.size())}, torch::kInt64).clone();
-    auto logits = net->forward(net->normalise_input(x));
+    auto logits = net->forward(x);
     auto per_item = torch::nn::functional::cross_entropy(
         logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
     auto w = class_weights.index_select(0, y);
@@ -246,6 +247,11 @@ bool load_checkpoint(model::GoogLeNet& net, torch::optim::SGD& opt, Checkpoint* 
 
 }  // namespace
 
+void set_compute_threads(int threads) {
+  const int n = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(n);
+}
+
 TrainResult train_sequence(const prep::SliceStore& store, const data::Split& split,
                            io::Sequence seq, const TrainConfig& c, const fs::path& out_dir,
                            bool resume) {
@@ -276,11 +282,7 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
   model::GoogLeNet net = model::load_pretrained(variant, c.pretrained, /*transform_input=*/true);
   net->replace_classifier(2, stream_seed(c.seed, 0, 0, 0x4ead));
   net->freeze_stages(c.freeze_stages);
-  if (c.channels_last) {
-    for (auto& p : net->parameters()) {
-      if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
-    }
-  }
+  if (c.channels_last) net->to_memory_format(torch::MemoryFormat::ChannelsLast);
   net->train();
 
   std::vector<torch::optim::OptimizerParamGroup> groups;
@@ -328,12 +330,12 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
       std::mt19937_64 rng(stream_seed(c.seed, uint64_t(epoch), uint64_t(it), 0xa06));
       std::vector<int64_t> rows(order.begin() + int64_t(it) * c.batch_size,
                                 order.begin() + int64_t(it + 1) * c.batch_size);
-      auto x = to_layout(make_batch(train, rows, true, c, &rng), c.channels_last);
+      auto x = to_layout(net->normalise_input(make_batch(train, rows, true, c, &rng)), c.channels_last);
       auto y = torch::empty({int64_t(rows.size())}, torch::kInt64);
       for (size_t b = 0; b < rows.size(); ++b) y[int64_t(b)] = train.labels[size_t(rows[b])];
       torch::manual_seed(stream_seed(c.seed, uint64_t(epoch), uint64_t(it), 0xd40));  // dropout
 
-      auto logits = net->forward(net->normalise_input(x));
+      auto logits = net->forward(x);
       auto loss = torch::nn::functional::cross_entropy(
           logits, y, torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights));
       opt.zero_grad();
@@ -396,6 +398,7 @@ std::vector<double> predict_items(const fs::path& weights, const std::string& va
                     "use the weights of a gliomagrade model bundle");
   model::GoogLeNet net(o);
   model::load_weights(net, weights);
+  net->to_memory_format(torch::MemoryFormat::ChannelsLast);  // with channels-last input: 2x faster
   net->eval();
   torch::NoGradGuard no_grad;
   const Images im = load_images(store, seq, items);
@@ -406,8 +409,8 @@ std::vector<double> predict_items(const fs::path& weights, const std::string& va
   for (int64_t start = 0; start < im.count(); start += batch_size) {
     std::vector<int64_t> rows;
     for (int64_t i = start; i < std::min(im.count(), start + batch_size); ++i) rows.push_back(i);
-    auto x = to_layout(make_batch(im, rows, false, c, nullptr), true);
-    auto prob = torch::softmax(net->forward(net->normalise_input(x)), 1).select(1, 1).to(torch::kFloat64);
+    auto x = to_layout(net->normalise_input(make_batch(im, rows, false, c, nullptr)), true);
+    auto prob = torch::softmax(net->forward(x), 1).select(1, 1).to(torch::kFloat64);
     for (int64_t i = 0; i < prob.size(0); ++i) p.push_back(prob[i].item<double>());
     progress.tick(int64_t(rows.size()));
   }
