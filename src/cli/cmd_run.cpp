@@ -65,14 +65,17 @@ void run_protocol(RunArgs& a) {
   const bool quiet = global_options().quiet;
   StageTimer timer;
   nlohmann::json config = {{"data", a.data.empty() ? "built-in synthetic cohort" : a.data.string()},
-                           {"split", a.split}, {"split_seed", a.split_seed}, {"slices", a.slices},
+                           {"split", a.split},
+                           {"split_seed", a.split_seed},
+                           {"slices", a.slices},
                            {"training", nlohmann::json::parse(train::config_to_json(a.config))}};
 
   std::vector<io::Case> cases;
   if (a.data.empty()) {
     timer.start("synth: built-in synthetic cohort");
     synth::SynthOptions so;
-    so.lgg = a.synth_lgg, so.hgg = a.synth_hgg, so.seed = a.config.seed, so.difficulty = a.synth_difficulty;
+    so.lgg = a.synth_lgg, so.hgg = a.synth_hgg, so.seed = a.config.seed,
+    so.difficulty = a.synth_difficulty;
     so.show_progress = !quiet;
     so.size = {a.synth_size[0], a.synth_size[1], a.synth_size[2]};
     so.spacing_mm = 240.0 / double(a.synth_size[0]);  // keep the head's physical size
@@ -82,7 +85,8 @@ void run_protocol(RunArgs& a) {
     } else {
       cases = synth::generate_cohort(cohort, so);
     }
-    config["synthetic"] = {{"lgg", so.lgg}, {"hgg", so.hgg}, {"seed", so.seed}, {"difficulty", so.difficulty}};
+    config["synthetic"] = {
+        {"lgg", so.lgg}, {"hgg", so.hgg}, {"seed", so.seed}, {"difficulty", so.difficulty}};
     timer.stop();
   } else {
     cases = io::discover_cohort(a.data);
@@ -108,17 +112,20 @@ void run_protocol(RunArgs& a) {
   timer.stop();
 
   timer.start("train: T1, T2, FLAIR");
-  const auto results = train_bundle(store, split, {io::Sequence::kT1, io::Sequence::kT2, io::Sequence::kFlair},
-                                    a.config, a.out / "model", a.resume);
+  const auto results =
+      train_bundle(store, split, {io::Sequence::kT1, io::Sequence::kT2, io::Sequence::kFlair},
+                   a.config, a.out / "model", a.resume);
   nlohmann::json training = nlohmann::json::object();
   for (const auto& r : results)
-    training[io::sequence_name(r.sequence)] = {{"best_val_loss", r.best_val_loss}, {"best_val_accuracy", r.best_val_accuracy},
-                                               {"best_iteration", r.best_iteration}, {"iterations", r.iterations},
-                                               {"images_per_second", r.images_per_second}, {"seconds", r.seconds}};
+    training[io::sequence_name(r.sequence)] = {
+        {"best_val_loss", r.best_val_loss},         {"best_val_accuracy", r.best_val_accuracy},
+        {"best_iteration", r.best_iteration},       {"iterations", r.iterations},
+        {"images_per_second", r.images_per_second}, {"seconds", r.seconds}};
   timer.stop();
 
   timer.start("evaluate: test set");
-  const eval::Evaluation ev = evaluate_bundle(a.out / "model", store, split, data::Part::kTest, a.out, !quiet);
+  const eval::Evaluation ev =
+      evaluate_bundle(a.out / "model", store, split, data::Part::kTest, a.out, !quiet);
   timer.stop();
 
   timer.start("report");
@@ -143,29 +150,49 @@ void run_protocol(RunArgs& a) {
 
 void add_run(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
-  a->config.epochs = 3;        // demo scale: see footer
+  a->config.epochs = 3;  // demo scale: see footer
   a->config.freeze_stages = 2;
-  auto* c = app.add_subcommand("run", "The whole protocol: prepare, split, train T1/T2/FLAIR, evaluate, report");
-  c->add_option("data", a->data, "BraTS 2018/2019/2020 folder or manifest CSV (default: the built-in synthetic cohort)");
+  auto* c = app.add_subcommand(
+      "run", "The whole protocol: prepare, split, train T1/T2/FLAIR, evaluate, report");
+  c->add_option(
+      "data", a->data,
+      "BraTS 2018/2019/2020 folder or manifest CSV (default: the built-in synthetic cohort)");
   c->add_option("--out", a->out, "Results directory")->capture_default_str();
-  c->add_option("--split", a->split, "patient: no patient in two parts (default, honest); image: the paper's per-image split (leaks)")
-      ->check(CLI::IsMember({"patient", "image"}))->capture_default_str();
+  c->add_option("--split", a->split,
+                "patient: no patient in two parts (default, honest); image: the paper's per-image "
+                "split (leaks)")
+      ->check(CLI::IsMember({"patient", "image"}))
+      ->capture_default_str();
   c->add_option("--split-seed", a->split_seed, "Seed of the split")->capture_default_str();
-  c->add_option("--slices", a->slices, "Slices per patient around the largest tumour slice")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--synth-lgg", a->synth_lgg, "Synthetic cohort: LGG patients")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--synth-hgg", a->synth_hgg, "Synthetic cohort: HGG patients")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--difficulty", a->synth_difficulty, "Synthetic cohort: overlap of the grades' phenotypes (0..1)")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  c->add_option("--synth-size", a->synth_size, "Synthetic cohort: volume size X,Y,Z (tests use small volumes)")
-      ->delimiter(',')->expected(3)->check(CLI::PositiveNumber)->group("");
+  c->add_option("--slices", a->slices, "Slices per patient around the largest tumour slice")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--synth-lgg", a->synth_lgg, "Synthetic cohort: LGG patients")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--synth-hgg", a->synth_hgg, "Synthetic cohort: HGG patients")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--difficulty", a->synth_difficulty,
+                "Synthetic cohort: overlap of the grades' phenotypes (0..1)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  c->add_option("--synth-size", a->synth_size,
+                "Synthetic cohort: volume size X,Y,Z (tests use small volumes)")
+      ->delimiter(',')
+      ->expected(3)
+      ->check(CLI::PositiveNumber)
+      ->group("");
   c->add_flag("--resume", a->resume, "Continue interrupted training in --out");
   add_train_options(c, a->config, a->strings);
   c->footer(
       "run defaults to 3 epochs with the stem and inception-3 frozen (--freeze 2) so the built-in\n"
-      "demo finishes in minutes on 2 cores; the paper's MATLAB settings are --epochs 6 --freeze 0.\n"
+      "demo finishes in minutes on 2 cores; the paper's MATLAB settings are --epochs 6 --freeze "
+      "0.\n"
       "Examples:\n"
       "  gliomagrade run --out results                      synthetic demo\n"
-      "  gliomagrade run /data/MICCAI_BraTS_2019_Data_Training --out brats19 --epochs 6 --freeze 0\n"
+      "  gliomagrade run /data/MICCAI_BraTS_2019_Data_Training --out brats19 --epochs 6 --freeze "
+      "0\n"
       "  gliomagrade run DATA --split image --out paper     the paper's per-image protocol");
   c->callback([a] { run_protocol(*a); });
 }

@@ -19,13 +19,23 @@ struct TrainArgs {
 
 void add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
-  auto* c = app.add_subcommand("train", "Fine-tune one ImageNet GoogLeNet per sequence (T1, T2, FLAIR)");
-  c->add_option("store", a->store, "Slice store written by `gliomagrade prepare`")->required()->check(CLI::ExistingDirectory);
-  c->add_option("--split", a->split, "split.csv written by `gliomagrade split`")->required()->check(CLI::ExistingFile);
-  c->add_option("--out", a->out, "Model bundle directory to write (<seq>.pt, model.json, logs/, checkpoints/)")->required();
-  c->add_option("--sequences", a->sequences, "Sequences to train")->delimiter(',')
-      ->check(CLI::IsMember({"t1", "t2", "flair"}))->capture_default_str();
-  c->add_flag("--resume", a->resume, "Continue an interrupted run in --out exactly where its last checkpoint left it");
+  auto* c =
+      app.add_subcommand("train", "Fine-tune one ImageNet GoogLeNet per sequence (T1, T2, FLAIR)");
+  c->add_option("store", a->store, "Slice store written by `gliomagrade prepare`")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  c->add_option("--split", a->split, "split.csv written by `gliomagrade split`")
+      ->required()
+      ->check(CLI::ExistingFile);
+  c->add_option("--out", a->out,
+                "Model bundle directory to write (<seq>.pt, model.json, logs/, checkpoints/)")
+      ->required();
+  c->add_option("--sequences", a->sequences, "Sequences to train")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"t1", "t2", "flair"}))
+      ->capture_default_str();
+  c->add_flag("--resume", a->resume,
+              "Continue an interrupted run in --out exactly where its last checkpoint left it");
   add_train_options(c, a->config, a->strings);
   c->footer(
       "Defaults follow MATLAB's GoogLeNet transfer-learning example (the paper's setup):\n"
@@ -44,7 +54,8 @@ void add_train(CLI::App& app) {
     fs::create_directories(a->out);
     const auto results = train_bundle(store, split, seqs, a->config, a->out, a->resume);
     if (!results.empty() && !results.back().completed) {
-      fmt::print("stopped after {} iterations as asked; continue with --resume\n", results.back().iterations);
+      fmt::print("stopped after {} iterations as asked; continue with --resume\n",
+                 results.back().iterations);
       return;
     }
     fmt::print("model bundle: {}\n", a->out.string());

@@ -54,6 +54,25 @@ std::string suggest_command(const std::string& word) {
   return best;
 }
 
+bool is_command(const std::string& word) {
+  for (const auto& c : gg::cli::command_registry())
+    if (c.name == word) return true;
+  return false;
+}
+
+// The first word that is neither an option nor the value of --threads: the command the user meant.
+std::string first_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--threads") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] != '-') return a;
+  }
+  return {};
+}
+
 void on_interrupt(int) {
   // Staged outputs are removed by their destructors only on a normal unwind; an interrupt exits
   // at once with 130 and leaves at most a *.partial-* directory, never a half-written result.
@@ -67,8 +86,9 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_interrupt);
   spdlog::set_pattern("%v");
 
-  CLI::App app{"gliomagrade: grade glioma (LGG vs HGG) from T1, T2 and FLAIR MRI with one\n"
-               "ImageNet-pretrained GoogLeNet per sequence and a vote of the three."};
+  CLI::App app{
+      "gliomagrade: grade glioma (LGG vs HGG) from T1, T2 and FLAIR MRI with one\n"
+      "ImageNet-pretrained GoogLeNet per sequence and a vote of the three."};
   app.set_version_flag("--version", std::string("gliomagrade ") + gg::kVersion);
   app.require_subcommand(1);
   app.footer(
@@ -81,7 +101,8 @@ int main(int argc, char** argv) {
   auto& g = gg::cli::global_options();
   app.add_flag("-v,--verbose", g.verbose, "More detail, and the full error chain");
   app.add_flag("-q,--quiet", g.quiet, "No progress lines");
-  app.add_option("--threads", g.threads, "Worker threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", g.threads, "Worker threads (0: all cores)")
+      ->check(CLI::NonNegativeNumber);
 
   // After the global options are parsed and before any command runs.
   app.parse_complete_callback([&g] { gg::train::set_compute_threads(g.threads); });
@@ -100,16 +121,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    if (argc > 1 && e.get_name() == "RequiredError" && std::string(argv[1]).rfind('-', 0) != 0) {
-      // fallthrough to CLI11's own message
-    }
-    if (e.get_name() == "ExtrasError" && argc > 1) {
-      const std::string hint = suggest_command(argv[1]);
-      if (!hint.empty()) {
-        std::fprintf(stderr, "gliomagrade: error: unknown command '%s' (did you mean '%s'?)\n",
-                     argv[1], hint.c_str());
-        return static_cast<int>(gg::ExitCode::kUsage);
-      }
+    // A mistyped command reaches CLI11 as "subcommand required" or "extra argument".
+    const std::string word = first_word(argc, argv);
+    if (!word.empty() && !is_command(word)) {
+      const std::string hint = suggest_command(word);
+      std::fprintf(stderr, "gliomagrade: error: unknown command '%s'%s\n", word.c_str(),
+                   hint.empty() ? "" : (" (did you mean '" + hint + "'?)").c_str());
+      std::fprintf(stderr, "Run gliomagrade --help for the list of commands.\n");
+      return static_cast<int>(gg::ExitCode::kUsage);
     }
     std::fprintf(stderr, "gliomagrade: error: %s\n", e.what());
     std::fprintf(stderr, "Run with --help for usage.\n");

@@ -41,7 +41,8 @@ fs::path find_pretrained_weights(const std::string& variant, const fs::path& exp
   }
   const std::string name = weights_file_name(variant);
   std::vector<fs::path> candidates;
-  if (const char* d = std::getenv("GLIOMAGRADE_WEIGHTS_DIR"); d && *d) candidates.push_back(fs::path(d) / name);
+  if (const char* d = std::getenv("GLIOMAGRADE_WEIGHTS_DIR"); d && *d)
+    candidates.push_back(fs::path(d) / name);
   const fs::path exe = executable_dir();
   if (!exe.empty()) {
     // build/gliomagrade -> <repo>/../shared/weights
@@ -56,15 +57,18 @@ fs::path find_pretrained_weights(const std::string& variant, const fs::path& exp
   }
   std::string looked;
   for (const auto& c : candidates) looked += "\n  " + c.lexically_normal().string();
-  throw_bad_input(name, "ImageNet weights of the " + variant + " GoogLeNet not found; looked in:" + looked,
-                  "run `gliomagrade weights fetch " + variant + "`, or pass --weights FILE, or set GLIOMAGRADE_WEIGHTS");
+  throw_bad_input(
+      name, "ImageNet weights of the " + variant + " GoogLeNet not found; looked in:" + looked,
+      "run `gliomagrade weights fetch " + variant +
+          "`, or pass --weights FILE, or set GLIOMAGRADE_WEIGHTS");
 }
 
 std::string split_protocol_name(data::SplitBy by) {
   return by == data::SplitBy::kPatient ? "patient" : "image";
 }
 
-std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store, const data::Split& split,
+std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store,
+                                             const data::Split& split,
                                              const std::vector<io::Sequence>& sequences,
                                              const train::TrainConfig& config,
                                              const fs::path& bundle_dir, bool resume) {
@@ -73,9 +77,11 @@ std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store, cons
     results.push_back(train::train_sequence(store, split, s, config, bundle_dir, resume));
     const auto& r = results.back();
     if (!r.completed) return results;
-    fmt::print(stderr, "  {}: best validation loss {:.4f} (accuracy {:.1f}%) at iteration {}, {:.1f} images/s\n",
-               io::sequence_name(s), r.best_val_loss, 100 * r.best_val_accuracy, r.best_iteration,
-               r.images_per_second);
+    fmt::print(
+        stderr,
+        "  {}: best validation loss {:.4f} (accuracy {:.1f}%) at iteration {}, {:.1f} images/s\n",
+        io::sequence_name(s), r.best_val_loss, 100 * r.best_val_accuracy, r.best_iteration,
+        r.images_per_second);
   }
   train::BundleInfo info;
   info.variant = config.variant;
@@ -94,15 +100,20 @@ eval::Evaluation evaluate_bundle(const fs::path& bundle_dir, const prep::SliceSt
                                  bool show_progress) {
   const train::BundleInfo info = train::read_bundle_info(bundle_dir);
   if (info.input_size != store.size)
-    throw_bad_input(store.dir.string(), fmt::format("slice store has {} px slices but the model expects {}", store.size, info.input_size),
+    throw_bad_input(store.dir.string(),
+                    fmt::format("slice store has {} px slices but the model expects {}", store.size,
+                                info.input_size),
                     "prepare the data with --size " + std::to_string(info.input_size));
   for (const char* s : {"t1", "t2", "flair"}) {
     if (std::find(info.sequences.begin(), info.sequences.end(), s) == info.sequences.end())
-      throw_bad_input((bundle_dir / "model.json").string(), std::string("bundle has no ") + s + " model",
+      throw_bad_input((bundle_dir / "model.json").string(),
+                      std::string("bundle has no ") + s + " model",
                       "train all three sequences (the vote needs T1, T2 and FLAIR)");
   }
   const auto items = split.items_in(part);
-  if (items.empty()) throw_bad_input(store.dir.string(), std::string("the split's ") + data::part_name(part) + " part is empty");
+  if (items.empty())
+    throw_bad_input(store.dir.string(),
+                    std::string("the split's ") + data::part_name(part) + " part is empty");
   std::vector<eval::SlicePrediction> rows(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& it = store.items[size_t(items[i])];
@@ -116,9 +127,10 @@ eval::Evaluation evaluate_bundle(const fs::path& bundle_dir, const prep::SliceSt
                                         info.variant, store, s, items, 32, show_progress);
     for (size_t i = 0; i < items.size(); ++i) rows[i].p[size_t(s)] = p[i];
   }
-  const std::string protocol = split.by == data::SplitBy::kPatient
-                                   ? "patient-level split (no patient in two parts)"
-                                   : "image-level split as the paper (slices of one patient in several parts: leakage)";
+  const std::string protocol =
+      split.by == data::SplitBy::kPatient
+          ? "patient-level split (no patient in two parts)"
+          : "image-level split as the paper (slices of one patient in several parts: leakage)";
   eval::Evaluation ev = eval::evaluate(rows, protocol);
   fs::create_directories(out_dir);
   eval::write_predictions_csv(rows, out_dir / "predictions.csv");
@@ -150,25 +162,56 @@ void write_report(const fs::path& bundle_dir, const eval::Evaluation& ev,
 namespace gg::cli {
 
 void add_train_options(CLI::App* c, train::TrainConfig& t, TrainOptionStrings& s) {
-  c->add_option("--variant", t.variant, "GoogLeNet variant: bvlc (the paper's MATLAB/Caffe model) or torchvision")
-      ->check(CLI::IsMember({"bvlc", "torchvision"}))->capture_default_str();
-  c->add_option("--weights", s.weights, "ImageNet weights file (default: found in ../shared/weights, $GLIOMAGRADE_WEIGHTS or ~/.cache/gliomagrade)");
-  c->add_option("--epochs", t.epochs, "Training epochs per sequence")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--batch", t.batch_size, "Mini-batch size")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--lr", t.learning_rate, "Learning rate of the pretrained layers")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--head-lr-factor", t.head_lr_factor, "Learning-rate factor of the new 2-way head")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--momentum", t.momentum, "SGD momentum")->check(CLI::Range(0.0, 0.999))->capture_default_str();
-  c->add_option("--l2", t.weight_decay, "L2 regularisation (weight decay)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  c->add_option("--validate-every", t.validate_every, "Iterations between validations (0: four per epoch)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  c->add_option("--checkpoint-every", t.checkpoint_every, "Iterations between checkpoints (0: each epoch end)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  c->add_option("--translate", t.translate_px, "Random translation range in px (augmentation; 0: off)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--variant", t.variant,
+                "GoogLeNet variant: bvlc (the paper's MATLAB/Caffe model) or torchvision")
+      ->check(CLI::IsMember({"bvlc", "torchvision"}))
+      ->capture_default_str();
+  c->add_option("--weights", s.weights,
+                "ImageNet weights file (default: found in ../shared/weights, $GLIOMAGRADE_WEIGHTS "
+                "or ~/.cache/gliomagrade)");
+  c->add_option("--epochs", t.epochs, "Training epochs per sequence")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--batch", t.batch_size, "Mini-batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--lr", t.learning_rate, "Learning rate of the pretrained layers")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--head-lr-factor", t.head_lr_factor, "Learning-rate factor of the new 2-way head")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--momentum", t.momentum, "SGD momentum")
+      ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
+  c->add_option("--l2", t.weight_decay, "L2 regularisation (weight decay)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  c->add_option("--validate-every", t.validate_every,
+                "Iterations between validations (0: four per epoch)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  c->add_option("--checkpoint-every", t.checkpoint_every,
+                "Iterations between checkpoints (0: each epoch end)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  c->add_option("--translate", t.translate_px,
+                "Random translation range in px (augmentation; 0: off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   c->add_flag("!--no-flip", t.flip_x, "No random left-right reflection");
-  c->add_option("--balance", s.balance, "Class imbalance: weighted (loss weights), oversample, or none")
-      ->check(CLI::IsMember({"weighted", "oversample", "none"}))->capture_default_str();
-  c->add_option("--freeze", t.freeze_stages, "Freeze the first N stages (1 stem, 2 +inception3, 3 +inception4, 4 +inception5)")
-      ->check(CLI::Range(0, 4))->capture_default_str();
-  c->add_option("--seed", t.seed, "Seed of head init, shuffling, augmentation and dropout")->capture_default_str();
-  c->add_option("--stop-after", t.stop_after_iterations, "Stop after N iterations as if interrupted (for testing --resume)")
+  c->add_option("--balance", s.balance,
+                "Class imbalance: weighted (loss weights), oversample, or none")
+      ->check(CLI::IsMember({"weighted", "oversample", "none"}))
+      ->capture_default_str();
+  c->add_option("--freeze", t.freeze_stages,
+                "Freeze the first N stages (1 stem, 2 +inception3, 3 +inception4, 4 +inception5)")
+      ->check(CLI::Range(0, 4))
+      ->capture_default_str();
+  c->add_option("--seed", t.seed, "Seed of head init, shuffling, augmentation and dropout")
+      ->capture_default_str();
+  c->add_option("--stop-after", t.stop_after_iterations,
+                "Stop after N iterations as if interrupted (for testing --resume)")
       ->group("");  // hidden
 }
 

@@ -22,7 +22,8 @@ namespace fs = std::filesystem;
 fs::path find_pretrained_weights(const std::string& variant, const fs::path& explicit_path);
 
 // Trains the listed sequences into bundle_dir and writes its model.json.
-std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store, const data::Split& split,
+std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store,
+                                             const data::Split& split,
                                              const std::vector<io::Sequence>& sequences,
                                              const train::TrainConfig& config,
                                              const fs::path& bundle_dir, bool resume);

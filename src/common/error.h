@@ -10,10 +10,10 @@ namespace gg {
 // Process exit codes (cli/main.cpp maps errors to these).
 enum class ExitCode : int {
   kOk = 0,
-  kUnexpected = 1,   // a bug: an exception that is not a gg::Error
-  kUsage = 2,        // bad command line
-  kBadInput = 3,     // a file or option the user gave is wrong
-  kRuntime = 4,      // the work itself failed (NaN loss, out of memory, disk full)
+  kUnexpected = 1,  // a bug: an exception that is not a gg::Error
+  kUsage = 2,       // bad command line
+  kBadInput = 3,    // a file or option the user gave is wrong
+  kRuntime = 4,     // the work itself failed (NaN loss, out of memory, disk full)
   kInterrupted = 130,
 };
 

@@ -26,7 +26,9 @@ void write_file_atomic(const fs::path& path, std::string_view bytes) {
   const fs::path tmp = path.string() + ".tmp-" + unique_suffix();
   {
     std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(tmp.c_str(), "wb"), &std::fclose);
-    if (!f) throw_runtime(path.string(), "cannot create file", "check the directory exists and is writable");
+    if (!f)
+      throw_runtime(path.string(), "cannot create file",
+                    "check the directory exists and is writable");
     const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f.get()) == bytes.size() &&
                     std::fflush(f.get()) == 0;
     if (!ok) {

@@ -32,9 +32,9 @@ class StagingDir {
   StagingDir(const StagingDir&) = delete;
   StagingDir& operator=(const StagingDir&) = delete;
 
-  const fs::path& path() const { return tmp_; }          // write here
+  const fs::path& path() const { return tmp_; }  // write here
   const fs::path& final_path() const { return final_; }
-  void commit();                                          // rename into place
+  void commit();  // rename into place
 
  private:
   fs::path final_, tmp_;

@@ -58,7 +58,8 @@ void Progress::draw(bool final_line, const std::string& note) {
   const double r = secs > 0 ? static_cast<double>(count_) / secs : 0.0;
   std::string line = fmt::format("{}  {}", label_, count_);
   if (total_ > 0) {
-    line += fmt::format("/{}  {:3.0f}%", total_, 100.0 * static_cast<double>(count_) / static_cast<double>(total_));
+    line += fmt::format("/{}  {:3.0f}%", total_,
+                        100.0 * static_cast<double>(count_) / static_cast<double>(total_));
   }
   line += fmt::format("  {:.1f} {}/s", r, unit_);
   if (final_line) {

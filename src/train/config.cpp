@@ -15,9 +15,12 @@ using nlohmann::json;
 
 const char* balance_name(Balance b) {
   switch (b) {
-    case Balance::kNone: return "none";
-    case Balance::kWeightedLoss: return "weighted";
-    case Balance::kOversample: return "oversample";
+    case Balance::kNone:
+      return "none";
+    case Balance::kWeightedLoss:
+      return "weighted";
+    case Balance::kOversample:
+      return "oversample";
   }
   return "?";
 }
@@ -60,23 +63,40 @@ TrainConfig config_from_json(const std::string& text, const std::string& source)
   TrainConfig c;
   try {
     for (const auto& [key, v] : j.items()) {
-      if (key == "variant") c.variant = v.get<std::string>();
-      else if (key == "pretrained") c.pretrained = v.get<std::string>();
-      else if (key == "learning_rate") c.learning_rate = v.get<double>();
-      else if (key == "head_lr_factor") c.head_lr_factor = v.get<double>();
-      else if (key == "momentum") c.momentum = v.get<double>();
-      else if (key == "weight_decay") c.weight_decay = v.get<double>();
-      else if (key == "batch_size") c.batch_size = v.get<int>();
-      else if (key == "epochs") c.epochs = v.get<int>();
-      else if (key == "validate_every") c.validate_every = v.get<int>();
-      else if (key == "checkpoint_every") c.checkpoint_every = v.get<int>();
-      else if (key == "flip_x") c.flip_x = v.get<bool>();
-      else if (key == "translate_px") c.translate_px = v.get<int>();
-      else if (key == "balance") c.balance = parse_balance(v.get<std::string>());
-      else if (key == "freeze_stages") c.freeze_stages = v.get<int>();
-      else if (key == "channels_last") c.channels_last = v.get<bool>();
-      else if (key == "seed") c.seed = v.get<uint64_t>();
-      else throw_bad_input(source, "unknown training option '" + key + "'", "remove or correct it");
+      if (key == "variant")
+        c.variant = v.get<std::string>();
+      else if (key == "pretrained")
+        c.pretrained = v.get<std::string>();
+      else if (key == "learning_rate")
+        c.learning_rate = v.get<double>();
+      else if (key == "head_lr_factor")
+        c.head_lr_factor = v.get<double>();
+      else if (key == "momentum")
+        c.momentum = v.get<double>();
+      else if (key == "weight_decay")
+        c.weight_decay = v.get<double>();
+      else if (key == "batch_size")
+        c.batch_size = v.get<int>();
+      else if (key == "epochs")
+        c.epochs = v.get<int>();
+      else if (key == "validate_every")
+        c.validate_every = v.get<int>();
+      else if (key == "checkpoint_every")
+        c.checkpoint_every = v.get<int>();
+      else if (key == "flip_x")
+        c.flip_x = v.get<bool>();
+      else if (key == "translate_px")
+        c.translate_px = v.get<int>();
+      else if (key == "balance")
+        c.balance = parse_balance(v.get<std::string>());
+      else if (key == "freeze_stages")
+        c.freeze_stages = v.get<int>();
+      else if (key == "channels_last")
+        c.channels_last = v.get<bool>();
+      else if (key == "seed")
+        c.seed = v.get<uint64_t>();
+      else
+        throw_bad_input(source, "unknown training option '" + key + "'", "remove or correct it");
     }
   } catch (const json::exception& e) {
     throw_bad_input(source, std::string("wrong type in training config: ") + e.what());
@@ -88,13 +108,17 @@ void write_bundle_info(const BundleInfo& b, const fs::path& dir) {
   json j = {{"format", b.format},
             {"variant", b.variant},
             {"classes", {"LGG", "HGG"}},
-            {"input", {{"size", b.input_size}, {"slices", b.slices},
-                       {"low_percentile", b.low_percentile}, {"high_percentile", b.high_percentile}}},
+            {"input",
+             {{"size", b.input_size},
+              {"slices", b.slices},
+              {"low_percentile", b.low_percentile},
+              {"high_percentile", b.high_percentile}}},
             {"sequences", b.sequences},
             {"store_key", b.store_key},
             {"split_protocol", b.split_protocol},
-            {"versions", {{"gliomagrade", b.gliomagrade_version.empty() ? kVersion : b.gliomagrade_version},
-                          {"libtorch", b.torch_version.empty() ? TORCH_VERSION : b.torch_version}}}};
+            {"versions",
+             {{"gliomagrade", b.gliomagrade_version.empty() ? kVersion : b.gliomagrade_version},
+              {"libtorch", b.torch_version.empty() ? TORCH_VERSION : b.torch_version}}}};
   j["training"] = b.train_config_json.empty() ? json::object() : json::parse(b.train_config_json);
   j["weights"] = json::object();
   for (const auto& s : b.sequences) j["weights"][s] = s + ".pt";

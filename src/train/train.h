@@ -28,18 +28,18 @@ const char* balance_name(Balance b);
 Balance parse_balance(const std::string& s);  // "none", "weighted", "oversample"
 
 struct TrainConfig {
-  std::string variant = "bvlc";   // "bvlc" (the paper's MATLAB/Caffe GoogLeNet) or "torchvision"
-  fs::path pretrained;            // ImageNet weights file of that variant (required)
+  std::string variant = "bvlc";  // "bvlc" (the paper's MATLAB/Caffe GoogLeNet) or "torchvision"
+  fs::path pretrained;           // ImageNet weights file of that variant (required)
   double learning_rate = 1e-4;
-  double head_lr_factor = 10;     // the new 2-way fc learns this much faster (MATLAB's example)
+  double head_lr_factor = 10;  // the new 2-way fc learns this much faster (MATLAB's example)
   double momentum = 0.9;
-  double weight_decay = 1e-4;     // L2
+  double weight_decay = 1e-4;  // L2
   int batch_size = 10;
   int epochs = 6;
-  int validate_every = 0;         // iterations between validations; 0: four times per epoch
-  int checkpoint_every = 0;       // iterations between checkpoints; 0: at epoch ends only
-  bool flip_x = true;             // random left-right reflection
-  int translate_px = 30;          // random translation in [-t, t] px along x and y
+  int validate_every = 0;    // iterations between validations; 0: four times per epoch
+  int checkpoint_every = 0;  // iterations between checkpoints; 0: at epoch ends only
+  bool flip_x = true;        // random left-right reflection
+  int translate_px = 30;     // random translation in [-t, t] px along x and y
   Balance balance = Balance::kWeightedLoss;
   int freeze_stages = 0;          // 0 none; 1 stem; 2 +inception 3; 3 +inception 4; 4 +inception 5
   bool channels_last = true;      // NHWC tensors: faster oneDNN convolutions on CPU
@@ -59,13 +59,13 @@ TrainConfig config_from_json(const std::string& json_text, const std::string& so
 
 struct TrainResult {
   io::Sequence sequence = io::Sequence::kT1;
-  fs::path best_weights;        // <out>/<seq>.pt: lowest validation loss
-  fs::path log_csv;             // <out>/logs/train_<seq>.csv
-  bool completed = false;       // false when stopped by stop_after_iterations
-  int iterations = 0;           // iterations done, over all sessions of this run
+  fs::path best_weights;   // <out>/<seq>.pt: lowest validation loss
+  fs::path log_csv;        // <out>/logs/train_<seq>.csv
+  bool completed = false;  // false when stopped by stop_after_iterations
+  int iterations = 0;      // iterations done, over all sessions of this run
   int best_iteration = 0;
   double best_val_loss = 0, best_val_accuracy = 0;
-  double images_per_second = 0; // training throughput of this session
+  double images_per_second = 0;  // training throughput of this session
   double seconds = 0;
 };
 
@@ -94,13 +94,13 @@ struct BundleInfo {
   int input_size = 224;
   int slices = 20;
   double low_percentile = 0.5, high_percentile = 99.5;
-  std::vector<std::string> sequences;       // those with a weights file
-  std::string train_config_json;            // config_to_json of the training run
-  std::string store_key;                    // which slice store it was trained on
-  std::string split_protocol;               // "patient" or "image"
+  std::vector<std::string> sequences;  // those with a weights file
+  std::string train_config_json;       // config_to_json of the training run
+  std::string store_key;               // which slice store it was trained on
+  std::string split_protocol;          // "patient" or "image"
   std::string gliomagrade_version, torch_version;
 };
-void write_bundle_info(const BundleInfo& info, const fs::path& dir);   // model.json, atomic
+void write_bundle_info(const BundleInfo& info, const fs::path& dir);  // model.json, atomic
 // Reads and validates model.json and that each listed weights file exists. Throws kBadInput
 // naming the file for another format version, a missing file or malformed JSON.
 BundleInfo read_bundle_info(const fs::path& dir);

@@ -47,12 +47,15 @@ struct LogRow {
 };
 
 std::string log_csv(const std::vector<LogRow>& rows) {
-  std::string s = "iteration,epoch,images,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate\n";
+  std::string s =
+      "iteration,epoch,images,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate\n";
   for (const auto& r : rows) {
     s += fmt::format("{},{},{},{:.6g},{:.6g},", r.iteration, r.epoch, r.images, r.train_loss,
                      r.train_accuracy);
-    if (r.has_val) s += fmt::format("{:.6g},{:.6g}", r.val_loss, r.val_accuracy);
-    else s += ",";
+    if (r.has_val)
+      s += fmt::format("{:.6g},{:.6g}", r.val_loss, r.val_accuracy);
+    else
+      s += ",";
     s += fmt::format(",{:.6g}\n", r.learning_rate);
   }
   return s;
@@ -92,12 +95,14 @@ struct Images {
   int64_t count() const { return static_cast<int64_t>(labels.size()); }
 };
 
-Images load_images(const prep::SliceStore& store, io::Sequence seq, const std::vector<int64_t>& items) {
+Images load_images(const prep::SliceStore& store, io::Sequence seq,
+                   const std::vector<int64_t>& items) {
   Images im;
   im.size = store.size;
   im.pixels.resize(items.size() * size_t(store.size) * size_t(store.size));
   prep::read_slices(store, seq, items, im.pixels.data());
-  for (int64_t i : items) im.labels.push_back(store.items[size_t(i)].grade == io::Grade::kHGG ? 1 : 0);
+  for (int64_t i : items)
+    im.labels.push_back(store.items[size_t(i)].grade == io::Grade::kHGG ? 1 : 0);
   return im;
 }
 
@@ -151,9 +156,11 @@ ValStats validate(model::GoogLeNet& net, const Images& val, const torch::Tensor&
   for (int64_t start = 0; start < val.count(); start += bs) {
     std::vector<int64_t> rows;
     for (int64_t i = start; i < std::min(val.count(), start + bs); ++i) rows.push_back(i);
-    auto x = to_layout(net->normalise_input(make_batch(val, rows, false, c, nullptr)), c.channels_last);
+    auto x =
+        to_layout(net->normalise_input(make_batch(val, rows, false, c, nullptr)), c.channels_last);
     auto y = torch::from_blob(const_cast<int64_t*>(val.labels.data() + start),
-                              {int64_t(rows.size())}, torch::kInt64).clone();
+                              {int64_t(rows.size())}, torch::kInt64)
+                 .clone();
     auto logits = net->forward(x);
     auto per_item = torch::nn::functional::cross_entropy(
         logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
@@ -163,7 +170,8 @@ ValStats validate(model::GoogLeNet& net, const Images& val, const torch::Tensor&
     correct += logits.argmax(1).eq(y).sum().item<int64_t>();
   }
   net->train();
-  return {loss_sum / std::max(weight_sum, 1e-12), double(correct) / double(std::max<int64_t>(1, val.count()))};
+  return {loss_sum / std::max(weight_sum, 1e-12),
+          double(correct) / double(std::max<int64_t>(1, val.count()))};
 }
 
 // The order in which epoch `epoch` visits the training rows.
@@ -188,9 +196,9 @@ std::vector<int64_t> epoch_order(const Images& train, const TrainConfig& c, int 
 }
 
 struct Checkpoint {
-  int epoch = 0;              // epoch to continue in
-  int iteration_in_epoch = 0; // next iteration within it
-  int iterations = 0;         // done so far
+  int epoch = 0;               // epoch to continue in
+  int iteration_in_epoch = 0;  // next iteration within it
+  int iterations = 0;          // done so far
   long images = 0;
   double best_val_loss = INFINITY, best_val_accuracy = 0;
   int best_iteration = 0;
@@ -205,10 +213,14 @@ void save_checkpoint(model::GoogLeNet& net, torch::optim::SGD& opt, const Checkp
     StagingDir stage(dir.string() + ".new", true);
     model::save_weights(net, stage.path() / "weights.pt");
     torch::save(opt, (stage.path() / "optimizer.pt").string());
-    const json j = {{"epoch", ck.epoch}, {"iteration_in_epoch", ck.iteration_in_epoch},
-                    {"iterations", ck.iterations}, {"images", ck.images},
-                    {"best_val_loss", ck.best_val_loss}, {"best_val_accuracy", ck.best_val_accuracy},
-                    {"best_iteration", ck.best_iteration}, {"config", json::parse(ck.config_json)}};
+    const json j = {{"epoch", ck.epoch},
+                    {"iteration_in_epoch", ck.iteration_in_epoch},
+                    {"iterations", ck.iterations},
+                    {"images", ck.images},
+                    {"best_val_loss", ck.best_val_loss},
+                    {"best_val_accuracy", ck.best_val_accuracy},
+                    {"best_iteration", ck.best_iteration},
+                    {"config", json::parse(ck.config_json)}};
     write_file_atomic(stage.path() / "state.json", j.dump(2));
     write_file_atomic(stage.path() / "log.csv", log_csv(log));
     stage.commit();
@@ -223,14 +235,16 @@ void save_checkpoint(model::GoogLeNet& net, torch::optim::SGD& opt, const Checkp
 
 bool load_checkpoint(model::GoogLeNet& net, torch::optim::SGD& opt, Checkpoint* ck,
                      std::vector<LogRow>* log, fs::path dir, const std::string& config_json) {
-  if (!fs::exists(dir / "state.json") && fs::exists(dir.string() + ".old")) dir = dir.string() + ".old";
+  if (!fs::exists(dir / "state.json") && fs::exists(dir.string() + ".old"))
+    dir = dir.string() + ".old";
   if (!fs::exists(dir / "state.json")) return false;
   const json j = json::parse(read_file(dir / "state.json"));
   // The config must match, or "resume" would silently train something else.
   json saved = j.at("config"), now = json::parse(config_json);
   saved.erase("epochs"), now.erase("epochs");  // more epochs may be asked for on resume
   if (saved != now)
-    throw_bad_input((dir / "state.json").string(), "checkpoint was written with another training config",
+    throw_bad_input((dir / "state.json").string(),
+                    "checkpoint was written with another training config",
                     "resume with the same options, or start afresh in a new --out");
   model::load_weights(net, dir / "weights.pt");
   torch::load(opt, (dir / "optimizer.pt").string());
@@ -238,7 +252,8 @@ bool load_checkpoint(model::GoogLeNet& net, torch::optim::SGD& opt, Checkpoint* 
   ck->iteration_in_epoch = j.at("iteration_in_epoch");
   ck->iterations = j.at("iterations");
   ck->images = j.at("images");
-  ck->best_val_loss = j.at("best_val_loss").is_null() ? INFINITY : j.at("best_val_loss").get<double>();
+  ck->best_val_loss =
+      j.at("best_val_loss").is_null() ? INFINITY : j.at("best_val_loss").get<double>();
   ck->best_val_accuracy = j.at("best_val_accuracy");
   ck->best_iteration = j.at("best_iteration");
   *log = parse_log_csv(read_file(dir / "log.csv"));
@@ -288,8 +303,8 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(net->backbone_parameters(),
                       std::make_unique<torch::optim::SGDOptions>(c.learning_rate));
-  groups.emplace_back(net->classifier_parameters(),
-                      std::make_unique<torch::optim::SGDOptions>(c.learning_rate * c.head_lr_factor));
+  groups.emplace_back(net->classifier_parameters(), std::make_unique<torch::optim::SGDOptions>(
+                                                        c.learning_rate * c.head_lr_factor));
   for (auto& g : groups) {
     auto& o = static_cast<torch::optim::SGDOptions&>(g.options());
     o.momentum(c.momentum).weight_decay(c.weight_decay);
@@ -310,8 +325,8 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
   const int per_epoch = std::max<int>(1, int(epoch_order(train, c, 0).size()) / c.batch_size);
   const int total = per_epoch * c.epochs;
   const int validate_every = c.validate_every > 0 ? c.validate_every : std::max(1, per_epoch / 4);
-  Progress progress(fmt::format("train {:<5}", seq_name), int64_t(total - ck.iterations) * c.batch_size,
-                    "img", c.show_progress);
+  Progress progress(fmt::format("train {:<5}", seq_name),
+                    int64_t(total - ck.iterations) * c.batch_size, "img", c.show_progress);
   const auto t0 = std::chrono::steady_clock::now();
   long session_images = 0;
   TrainResult result;
@@ -330,7 +345,8 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
       std::mt19937_64 rng(stream_seed(c.seed, uint64_t(epoch), uint64_t(it), 0xa06));
       std::vector<int64_t> rows(order.begin() + int64_t(it) * c.batch_size,
                                 order.begin() + int64_t(it + 1) * c.batch_size);
-      auto x = to_layout(net->normalise_input(make_batch(train, rows, true, c, &rng)), c.channels_last);
+      auto x =
+          to_layout(net->normalise_input(make_batch(train, rows, true, c, &rng)), c.channels_last);
       auto y = torch::empty({int64_t(rows.size())}, torch::kInt64);
       for (size_t b = 0; b < rows.size(); ++b) y[int64_t(b)] = train.labels[size_t(rows[b])];
       torch::manual_seed(stream_seed(c.seed, uint64_t(epoch), uint64_t(it), 0xd40));  // dropout
@@ -343,26 +359,36 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
       opt.step();
       const double loss_value = loss.item<double>();
       if (!std::isfinite(loss_value))
-        throw_runtime(log_path.string(), fmt::format("training loss became {} at iteration {}", loss_value, ck.iterations + 1),
-                      "lower --lr, or check the slice store for corrupt images");
+        throw_runtime(
+            log_path.string(),
+            fmt::format("training loss became {} at iteration {}", loss_value, ck.iterations + 1),
+            "lower --lr, or check the slice store for corrupt images");
 
       ck.iterations++;
       ck.images += long(rows.size());
       session_images += long(rows.size());
-      LogRow row{ck.iterations, epoch + 1, ck.images, loss_value,
-                 logits.argmax(1).eq(y).to(torch::kFloat64).mean().item<double>(), false, 0, 0,
+      LogRow row{ck.iterations,
+                 epoch + 1,
+                 ck.images,
+                 loss_value,
+                 logits.argmax(1).eq(y).to(torch::kFloat64).mean().item<double>(),
+                 false,
+                 0,
+                 0,
                  c.learning_rate};
       const bool last = epoch == c.epochs - 1 && it == per_epoch - 1;
       if (ck.iterations % validate_every == 0 || last) {
         const ValStats v = validate(net, val, class_weights, c);
         row.has_val = true, row.val_loss = v.loss, row.val_accuracy = v.accuracy;
         if (v.loss < ck.best_val_loss) {
-          ck.best_val_loss = v.loss, ck.best_val_accuracy = v.accuracy, ck.best_iteration = ck.iterations;
+          ck.best_val_loss = v.loss, ck.best_val_accuracy = v.accuracy,
+          ck.best_iteration = ck.iterations;
           model::save_weights(net, best_path);
         }
       }
       log.push_back(row);
-      progress.tick(long(rows.size()), fmt::format("epoch {}/{} loss {:.3f}", epoch + 1, c.epochs, loss_value));
+      progress.tick(long(rows.size()),
+                    fmt::format("epoch {}/{} loss {:.3f}", epoch + 1, c.epochs, loss_value));
 
       const bool epoch_end = it == per_epoch - 1;
       if (epoch_end || (c.checkpoint_every > 0 && ck.iterations % c.checkpoint_every == 0)) {
@@ -375,7 +401,8 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
       }
     }
   }
-  progress.done(fmt::format("best val loss {:.3f} at iteration {}", ck.best_val_loss, ck.best_iteration));
+  progress.done(
+      fmt::format("best val loss {:.3f} at iteration {}", ck.best_val_loss, ck.best_iteration));
   write_file_atomic(log_path, log_csv(log));
   result.completed = true;
   result.iterations = ck.iterations;
@@ -393,8 +420,9 @@ std::vector<double> predict_items(const fs::path& weights, const std::string& va
                                   bool show_progress) {
   const model::GoogLeNetOptions o = model::read_weights_options(weights);
   if (o.variant != model::parse_variant(variant) || o.num_classes != 2)
-    throw_bad_input(weights.string(), fmt::format("holds a {}-class {} GoogLeNet, expected a 2-class {} one",
-                                                  o.num_classes, model::variant_name(o.variant), variant),
+    throw_bad_input(weights.string(),
+                    fmt::format("holds a {}-class {} GoogLeNet, expected a 2-class {} one",
+                                o.num_classes, model::variant_name(o.variant), variant),
                     "use the weights of a gliomagrade model bundle");
   model::GoogLeNet net(o);
   model::load_weights(net, weights);
@@ -405,7 +433,8 @@ std::vector<double> predict_items(const fs::path& weights, const std::string& va
   TrainConfig c;  // defaults: no augmentation is applied at inference anyway
   std::vector<double> p;
   p.reserve(items.size());
-  Progress progress(fmt::format("predict {:<5}", io::sequence_name(seq)), im.count(), "img", show_progress);
+  Progress progress(fmt::format("predict {:<5}", io::sequence_name(seq)), im.count(), "img",
+                    show_progress);
   for (int64_t start = 0; start < im.count(); start += batch_size) {
     std::vector<int64_t> rows;
     for (int64_t i = start; i < std::min(im.count(), start + batch_size); ++i) rows.push_back(i);

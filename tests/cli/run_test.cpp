@@ -21,7 +21,9 @@ std::string tiny_run_args(const fs::path& out) {
   return s.replace(s.find("{}"), 2, out.string());
 }
 
-bool have_weights() { return fs::exists(testing::shared_dir() / "weights" / "bvlc_googlenet.caffemodel"); }
+bool have_weights() {
+  return fs::exists(testing::shared_dir() / "weights" / "bvlc_googlenet.caffemodel");
+}
 
 TEST(RunCommand, WholeProtocolOnTinySyntheticCohort) {
   if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
@@ -29,9 +31,10 @@ TEST(RunCommand, WholeProtocolOnTinySyntheticCohort) {
   const fs::path out = dir / "results";
   const auto r = run_cli(tiny_run_args(out));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* f : {"config.json", "provenance.json", "split.csv", "predictions.csv", "metrics.json",
-                        "table.md", "report.html", "model/model.json", "model/t1.pt", "model/t2.pt",
-                        "model/flair.pt", "model/logs/train_flair.csv", "store/index.csv"})
+  for (const char* f :
+       {"config.json", "provenance.json", "split.csv", "predictions.csv", "metrics.json",
+        "table.md", "report.html", "model/model.json", "model/t1.pt", "model/t2.pt",
+        "model/flair.pt", "model/logs/train_flair.csv", "store/index.csv"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
   EXPECT_NE(r.output.find("| T1"), std::string::npos) << "the table is printed at the end";
   EXPECT_NE(r.output.find("synthetic"), std::string::npos);
@@ -42,12 +45,14 @@ TEST(RunCommand, WholeProtocolOnTinySyntheticCohort) {
   EXPECT_TRUE(prov["stages"].contains("split"));
 
   // train + evaluate as separate commands on the run's store and split.
-  const auto t = run_cli("--quiet train '" + (out / "store").string() + "' --split '" + (out / "split.csv").string() +
-                         "' --out '" + (dir / "model").string() + "' --sequences t1,t2,flair --epochs 1 --batch 5 --freeze 3 --seed 5");
+  const auto t = run_cli("--quiet train '" + (out / "store").string() + "' --split '" +
+                         (out / "split.csv").string() + "' --out '" + (dir / "model").string() +
+                         "' --sequences t1,t2,flair --epochs 1 --batch 5 --freeze 3 --seed 5");
   ASSERT_EQ(t.exit_code, 0) << t.output;
   EXPECT_TRUE(fs::exists(dir / "model/model.json"));
-  const auto e = run_cli("--quiet evaluate --model '" + (dir / "model").string() + "' --store '" + (out / "store").string() +
-                         "' --split '" + (out / "split.csv").string() + "' --out '" + (dir / "eval").string() + "'");
+  const auto e = run_cli("--quiet evaluate --model '" + (dir / "model").string() + "' --store '" +
+                         (out / "store").string() + "' --split '" + (out / "split.csv").string() +
+                         "' --out '" + (dir / "eval").string() + "'");
   ASSERT_EQ(e.exit_code, 0) << e.output;
   EXPECT_TRUE(fs::exists(dir / "eval/metrics.json"));
   EXPECT_TRUE(fs::exists(dir / "eval/report.html"));
@@ -66,8 +71,9 @@ TEST(RunCommand, RefusesAForeignOutputDirectory) {
 
 TEST(TrainCommand, MissingWeightsSaysHowToFetch) {
   testing::TempDir dir;
-  const auto r = run_cli("train '" + dir.path().string() + "' --split /dev/null --out x --weights '" +
-                         (dir / "none.caffemodel").string() + "'");
+  const auto r =
+      run_cli("train '" + dir.path().string() + "' --split /dev/null --out x --weights '" +
+              (dir / "none.caffemodel").string() + "'");
   EXPECT_EQ(r.exit_code, 3) << r.output;
   EXPECT_NE(r.output.find("none.caffemodel"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("gliomagrade weights fetch bvlc"), std::string::npos) << r.output;

@@ -3,8 +3,8 @@
 
 #include <gtest/gtest.h>
 
-#include <sstream>
 #include <torch/torch.h>
+#include <sstream>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -52,7 +52,7 @@ TrainConfig fast_config() {
   c.batch_size = 4;
   c.epochs = 6;
   c.learning_rate = 1e-4;  // MATLAB's default; 1e-3 makes the head's loss spike
-  c.freeze_stages = 3;  // only inception 5 and the head learn: a fast backward pass
+  c.freeze_stages = 3;     // only inception 5 and the head learn: a fast backward pass
   c.validate_every = 4;
   c.show_progress = false;
   return c;
@@ -79,11 +79,14 @@ class TrainTest : public ::testing::Test {
 TEST_F(TrainTest, LearnsTheTinyCohort) {
   auto& t = tiny_cohort();
   testing::TempDir out;
-  const TrainResult r = train_sequence(t.store, t.split, io::Sequence::kFlair, fast_config(), out.path(), false);
+  const TrainResult r =
+      train_sequence(t.store, t.split, io::Sequence::kFlair, fast_config(), out.path(), false);
   ASSERT_TRUE(r.completed);
   EXPECT_TRUE(fs::exists(out / "flair.pt"));
   const std::string log = gg::read_file(r.log_csv);
-  EXPECT_GT(r.best_val_accuracy, 0.7) << "validation accuracy should be clearly above chance (0.5)\n" << log;
+  EXPECT_GT(r.best_val_accuracy, 0.7)
+      << "validation accuracy should be clearly above chance (0.5)\n"
+      << log;
 
   // Loss falls: mean training loss of the last third of iterations below that of the first third.
   std::vector<double> losses;
@@ -104,8 +107,10 @@ TEST_F(TrainTest, LearnsTheTinyCohort) {
 
   // Predictions are probabilities, one per item, and the same when asked twice.
   const auto test_items = t.split.items_in(data::Part::kTest);
-  const auto p1 = predict_items(out / "flair.pt", "bvlc", t.store, io::Sequence::kFlair, test_items);
-  const auto p2 = predict_items(out / "flair.pt", "bvlc", t.store, io::Sequence::kFlair, test_items);
+  const auto p1 =
+      predict_items(out / "flair.pt", "bvlc", t.store, io::Sequence::kFlair, test_items);
+  const auto p2 =
+      predict_items(out / "flair.pt", "bvlc", t.store, io::Sequence::kFlair, test_items);
   ASSERT_EQ(p1.size(), test_items.size());
   EXPECT_EQ(p1, p2);
   for (double p : p1) EXPECT_TRUE(p >= 0 && p <= 1);
@@ -118,19 +123,23 @@ TEST_F(TrainTest, ResumeAfterInterruptionGivesTheSameWeights) {
   c.checkpoint_every = 2;
 
   testing::TempDir straight;
-  ASSERT_TRUE(train_sequence(t.store, t.split, io::Sequence::kT1, c, straight.path(), false).completed);
+  ASSERT_TRUE(
+      train_sequence(t.store, t.split, io::Sequence::kT1, c, straight.path(), false).completed);
 
   testing::TempDir interrupted;
   TrainConfig stop = c;
   stop.stop_after_iterations = 3;  // mid-epoch, one iteration past a checkpoint
-  EXPECT_FALSE(train_sequence(t.store, t.split, io::Sequence::kT1, stop, interrupted.path(), false).completed);
-  const TrainResult resumed = train_sequence(t.store, t.split, io::Sequence::kT1, c, interrupted.path(), true);
+  EXPECT_FALSE(train_sequence(t.store, t.split, io::Sequence::kT1, stop, interrupted.path(), false)
+                   .completed);
+  const TrainResult resumed =
+      train_sequence(t.store, t.split, io::Sequence::kT1, c, interrupted.path(), true);
   ASSERT_TRUE(resumed.completed);
 
   const auto a = flat_weights(straight / "checkpoints/t1/weights.pt");
   const auto b = flat_weights(interrupted / "checkpoints/t1/weights.pt");
   EXPECT_TRUE(torch::equal(a, b)) << "max |diff| " << (a - b).abs().max().item<double>();
-  EXPECT_EQ(gg::read_file(straight / "logs/train_t1.csv"), gg::read_file(interrupted / "logs/train_t1.csv"));
+  EXPECT_EQ(gg::read_file(straight / "logs/train_t1.csv"),
+            gg::read_file(interrupted / "logs/train_t1.csv"));
 }
 
 TEST_F(TrainTest, ResumeWithAnotherConfigIsRefused) {
