@@ -1,0 +1,139 @@
+// `gliomagrade predict`: grade new patients with a trained bundle: P(HGG) per sequence, both
+// votes, the slices used and how they were chosen, Grad-CAM overlays and a one-page summary.
+#include <fmt/format.h>
+
+#include "cli/command.h"
+#include "common/error.h"
+#include "common/files.h"
+#include "common/progress.h"
+#include "infer/infer.h"
+
+namespace gg::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct PredictArgs {
+  fs::path t1, t2, flair, seg, cohort, model, out;
+  std::string id;
+  int slice = -1;
+  bool no_mask = false, no_gradcam = false;
+  infer::PredictOptions options;
+};
+
+std::vector<io::Case> cases_of(const PredictArgs& a) {
+  if (!a.cohort.empty()) {
+    if (!a.t1.empty() || !a.t2.empty() || !a.flair.empty() || !a.seg.empty() || a.slice >= 0 ||
+        !a.id.empty())
+      throw CLI::ValidationError(
+          "--cohort",
+          "give either --cohort or one patient's --t1/--t2/--flair [--seg] [--slice] [--id]");
+    return io::discover_cohort(a.cohort);
+  }
+  if (a.t1.empty() || a.t2.empty() || a.flair.empty())
+    throw CLI::ValidationError("--t1/--t2/--flair",
+                               "give all three sequences of one patient, or --cohort DATA");
+  io::Case c;
+  c.id = a.id.empty() ? infer::id_from_path(a.flair) : a.id;
+  c.t1 = a.t1, c.t2 = a.t2, c.flair = a.flair, c.seg = a.seg;
+  return {c};
+}
+
+std::string one_line(const infer::PatientPrediction& p) {
+  return fmt::format(
+      "{}: {} (hard vote {}/3 HGG, soft P(HGG) {:.2f}); P(HGG) T1 {:.2f} T2 {:.2f} FLAIR {:.2f}; "
+      "slices {}-{} ({}{})",
+      p.id, io::grade_name(p.grade), int(std::lround(p.vote_hard_score * 3)), p.vote_soft,
+      p.sequences[0].p_hgg, p.sequences[1].p_hgg, p.sequences[2].p_hgg, p.z_start,
+      p.z_start + p.slices - 1, infer::slice_choice_name(p.choice),
+      p.choice == infer::SliceChoice::kAuto
+          ? fmt::format(", confidence {:.2f}", p.location.confidence)
+          : "");
+}
+
+void add_predict(CLI::App& app) {
+  auto a = std::make_shared<PredictArgs>();
+  auto* c = app.add_subcommand(
+      "predict", "Grade new patients (LGG/HGG) with a trained bundle, with Grad-CAM overlays");
+  c->add_option("--t1", a->t1, "T1 volume of one patient (NIfTI/NRRD/MHA)");
+  c->add_option("--t2", a->t2, "T2 volume");
+  c->add_option("--flair", a->flair,
+                "FLAIR volume: the reference grid (T1/T2 on other grids are resampled into it)");
+  c->add_option("--seg", a->seg,
+                "Tumour mask (labels 0,1,2,4) on the FLAIR grid; without it the tumour is located "
+                "automatically");
+  c->add_option("--id", a->id, "Patient id for the outputs (default: from the FLAIR file name)");
+  c->add_option(
+       "--slice", a->slice,
+       "Centre axial slice (canonical LPS+ index), overriding mask and automatic localisation")
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--cohort", a->cohort,
+                "Many patients: a BraTS folder or manifest CSV (id,grade,t1,t2,flair,seg)");
+  c->add_option("--model", a->model,
+                "Model bundle (model.json + t1.pt, t2.pt, flair.pt) from `train` or `run`")
+      ->required();
+  c->add_option(
+      "--out", a->out,
+      "Output directory: predictions.csv and <id>/{prediction.json, summary.png, gradcam_*.png}; "
+      "without it the JSON is printed");
+  c->add_flag("--no-mask", a->no_mask,
+              "Ignore masks (e.g. a BraTS folder's seg files) and locate the tumour automatically");
+  c->add_flag(
+      "--resample-mask", a->options.resample_mask,
+      "Resample a mask on another grid into FLAIR's (nearest neighbour) instead of refusing it");
+  c->add_flag("--no-gradcam", a->no_gradcam, "Skip the Grad-CAM heatmaps (faster)");
+  c->add_option("--batch", a->options.batch_size, "Slices per forward pass")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->footer(
+      "The centre slice is --slice, else the mask's largest tumour slice, else the largest 3-D "
+      "FLAIR\n"
+      "hyperintensity inside the brain (reported with a confidence); the bundle's window of "
+      "slices\n"
+      "around it (20: z-10..z+9) is prepared as `prepare` does. Per sequence P(HGG) is the mean "
+      "over\n"
+      "the window; the grade is the hard majority vote of T1, T2, FLAIR (the paper's), the soft "
+      "vote\n"
+      "(mean P(HGG)) is reported beside it. Grad-CAM: Selvaraju et al., ICCV 2017. Research use "
+      "only.\n"
+      "Examples:\n"
+      "  gliomagrade predict --t1 P_t1.nii.gz --t2 P_t2.nii.gz --flair P_flair.nii.gz --model "
+      "results/model --out pred\n"
+      "  gliomagrade predict --cohort results/cohort --model results/model --out pred --no-mask");
+  c->callback([a] {
+    const std::vector<io::Case> cases = cases_of(*a);
+    a->options.slice = a->slice;
+    a->options.use_mask = !a->no_mask;
+    a->options.grad_cam = !a->no_gradcam;
+    if (!a->out.empty()) check_output_dir(a->out, "predictions.csv");
+    const infer::Predictor predictor(a->model);
+    std::unique_ptr<StagingDir> stage;
+    if (!a->out.empty()) stage = std::make_unique<StagingDir>(a->out, true);
+    std::vector<infer::PatientPrediction> all;
+    Progress progress("predict", int64_t(cases.size()), "patients",
+                      !global_options().quiet && cases.size() > 1);
+    for (const io::Case& patient : cases) {
+      infer::PatientPrediction p = predictor.predict(patient, a->options);
+      if (stage)
+        infer::write_patient_outputs(p, a->model, stage->path() / p.id);
+      else
+        fmt::print("{}", infer::prediction_json(p, a->model));
+      for (const auto& notice : p.notices) fmt::print(stderr, "notice: {}: {}\n", p.id, notice);
+      fmt::print("{}\n", one_line(p));
+      for (auto& s : p.sequences) s.centre_slice = {}, s.heatmap = {};  // keep the numbers only
+      all.push_back(std::move(p));
+      progress.tick();
+    }
+    progress.done();
+    if (stage) {
+      write_file_atomic(stage->path() / "predictions.csv", infer::predictions_csv(all));
+      stage->commit();
+      fmt::print("results: {}\n", a->out.string());
+    }
+  });
+}
+
+}  // namespace
+}  // namespace gg::cli
+
+GG_REGISTER_COMMAND(predict, 70, gg::cli::add_predict);

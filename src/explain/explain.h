@@ -1,0 +1,96 @@
+// explain: one trained sequence model loaded for inference, and Grad-CAM heatmaps of it.
+//
+// Grad-CAM (Selvaraju et al., ICCV 2017): for a target class c, the weights of the last
+// inception block's 1024 feature maps A_k (inception 5b, 7×7 at 224×224) are the spatial means
+// of d logit_c / d A_k; the map is ReLU(sum_k w_k A_k), upsampled bilinearly to the input size
+// and divided by its maximum (so it lies in [0, 1]; all zero when nothing supports class c).
+//
+// Slices are what the slice store holds: uint8 size×size grey, row-major (rows anterior→posterior,
+// columns patient right→left). The model sees them exactly as train::predict_items feeds them:
+// /255, grey replicated to 3 channels, the variant's normalise_input, channels-last, eval mode.
+// The header is torch-free: torch lives in explain/*.cpp.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "data/data.h"
+#include "prep/prep.h"
+
+namespace gg::explain {
+
+namespace fs = std::filesystem;
+
+inline constexpr int kHgg = 1, kLgg = 0;  // class indices (model.json "classes": LGG, HGG)
+
+struct Heatmap {
+  int size = 0;
+  std::vector<float> values;  // size×size, row-major, in [0, 1]
+  int target_class = kHgg;    // the class whose logit was explained
+  double p_hgg = 0;           // the model's P(HGG) for the slice
+};
+
+// One sequence model of a bundle (a <seq>.pt written by model::save_weights), in eval mode.
+// Not thread-safe: use one SliceModel per thread.
+class SliceModel {
+ public:
+  // Throws gg::Error (kBadInput) naming `weights` when the file is missing, truncated, of
+  // another architecture, or not a 2-class GoogLeNet of `variant` ("bvlc" / "torchvision").
+  SliceModel(const fs::path& weights, const std::string& variant);
+  ~SliceModel();
+  SliceModel(SliceModel&&) noexcept;
+  SliceModel& operator=(SliceModel&&) noexcept;
+
+  // P(HGG) of n slices stored back to back (n·size·size bytes), batched, without gradients.
+  std::vector<double> predict(const uint8_t* slices, int64_t n, int size,
+                              int batch_size = 32) const;
+
+  // Grad-CAM of one slice. target_class: kHgg, kLgg, or -1 for the class the model predicts.
+  // The reference computation: full autograd from the class logit back to the last block.
+  Heatmap grad_cam(const uint8_t* slice, int size, int target_class = -1) const;
+
+  // predict() plus the Grad-CAM of slice `cam_index` (0..n-1) of the same batch, from the same
+  // forward pass: only the head (average pool + fc) is differentiated again, which gives exactly
+  // grad_cam()'s d logit / d last block (the block's output is all the head sees). About 3×
+  // cheaper than predict() followed by grad_cam().
+  std::vector<double> predict_with_cam(const uint8_t* slices, int64_t n, int size,
+                                       int64_t cam_index, Heatmap* cam, int target_class = -1,
+                                       int batch_size = 32) const;
+
+  const fs::path& weights_path() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The heatmap over the slice: JET colours blended onto the grey image with per-pixel opacity
+// alpha·heat (cold regions show the plain MR slice). Returns BGR bytes, size×size×3.
+std::vector<uint8_t> overlay_bgr(const uint8_t* slice, const Heatmap& heat, double alpha = 0.5);
+
+// Writes overlay_bgr as a PNG with a caption strip on top (atomic). Throws kRuntime if it
+// cannot be written.
+void write_overlay_png(const fs::path& png, const uint8_t* slice, const Heatmap& heat,
+                       const std::string& caption, double alpha = 0.5);
+
+// Fraction of the heatmap's total mass that lies where inside[i] != 0 (size×size). NaN when the
+// heatmap is all zero.
+double mass_inside(const Heatmap& heat, const std::vector<uint8_t>& inside);
+
+// For the run report: Grad-CAM overlays of the bundle's three sequence models for up to n
+// patients of `part` (alternating HGG and LGG, by id), each on the patient's middle window slice
+// (rank slices/2, the largest-tumour slice unless the window was shifted at the volume's edge).
+// Writes out_dir/gradcam_<patient>.png (T1 | T2 | FLAIR side by side) and returns
+// (caption, png path) pairs, the caption naming patient, true grade and each P(HGG).
+// Throws as train::read_bundle_info and SliceModel do.
+std::vector<std::pair<std::string, fs::path>> explain_examples(const fs::path& bundle_dir,
+                                                               const prep::SliceStore& store,
+                                                               const data::Split& split,
+                                                               data::Part part,
+                                                               const fs::path& out_dir, int n);
+
+}  // namespace gg::explain

@@ -1,0 +1,162 @@
+// A bundle's sequence model for inference and Grad-CAM.
+#include <torch/torch.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "explain/explain.h"
+#include "model/model.h"
+
+namespace gg::explain {
+
+struct SliceModel::Impl {
+  fs::path weights;
+  model::GoogLeNet net{nullptr};
+};
+
+namespace {
+
+// [n,3,size,size] float RGB in [0,1]: train::predict_items' batch (grey /255 replicated).
+torch::Tensor to_batch(const uint8_t* slices, int64_t n, int size) {
+  auto grey = torch::from_blob(const_cast<uint8_t*>(slices), {n, 1, size, size}, torch::kUInt8)
+                  .to(torch::kFloat32)
+                  .mul_(1.0f / 255.0f);
+  return grey.expand({n, 3, size, size}).contiguous();
+}
+
+// The network's input as predict_items builds it: the variant's normalisation, then channels-last
+// (oneDNN's fast layout; the weights are converted to it in the constructor).
+torch::Tensor network_input(const model::GoogLeNet& net, const uint8_t* slices, int64_t n,
+                            int size) {
+  return net->normalise_input(to_batch(slices, n, size))
+      .contiguous(torch::MemoryFormat::ChannelsLast);
+}
+
+}  // namespace
+
+SliceModel::SliceModel(const fs::path& weights, const std::string& variant)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->weights = weights;
+  if (!fs::exists(weights))
+    throw_bad_input(weights.string(), "weights file does not exist",
+                    "copy the whole model bundle directory");
+  const model::GoogLeNetOptions o = model::read_weights_options(weights);
+  if (o.variant != model::parse_variant(variant) || o.num_classes != 2)
+    throw_bad_input(
+        weights.string(),
+        fmt::format("holds a {}-class {} GoogLeNet, but the bundle says 2-class {}", o.num_classes,
+                    model::variant_name(o.variant), variant),
+        "use the weights the bundle was written with (model.json and <seq>.pt belong together)");
+  impl_->net = model::GoogLeNet(o);
+  model::load_weights(impl_->net, weights);
+  impl_->net->to_memory_format(torch::MemoryFormat::ChannelsLast);
+  impl_->net->eval();
+}
+
+SliceModel::~SliceModel() = default;
+SliceModel::SliceModel(SliceModel&&) noexcept = default;
+SliceModel& SliceModel::operator=(SliceModel&&) noexcept = default;
+
+const fs::path& SliceModel::weights_path() const { return impl_->weights; }
+
+std::vector<double> SliceModel::predict(const uint8_t* slices, int64_t n, int size,
+                                        int batch_size) const {
+  torch::NoGradGuard no_grad;
+  std::vector<double> p;
+  p.reserve(size_t(n));
+  const size_t bytes = size_t(size) * size_t(size);
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t count = std::min<int64_t>(batch_size, n - start);
+    auto& net = impl_->net;
+    auto x = network_input(net, slices + size_t(start) * bytes, count, size);
+    auto prob = torch::softmax(net->forward(x), 1).select(1, 1).to(torch::kFloat64).contiguous();
+    const double* q = prob.data_ptr<double>();
+    p.insert(p.end(), q, q + count);
+  }
+  return p;
+}
+
+namespace {
+
+// Grad-CAM from the last block's activations [1,1024,h,w] and their gradient, as the paper says:
+// channel weights = spatial mean of the gradient, ReLU of the weighted sum, bilinear upsampling to
+// the input size, divided by the maximum.
+std::vector<float> cam_from(const torch::Tensor& activations, const torch::Tensor& gradients,
+                            int size) {
+  torch::NoGradGuard no_grad;
+  auto weights = gradients.mean({2, 3}, /*keepdim=*/true);  // [1,1024,1,1]
+  auto cam = torch::relu((weights * activations.detach()).sum(1, /*keepdim=*/true));  // [1,1,h,w]
+  cam = torch::nn::functional::interpolate(cam, torch::nn::functional::InterpolateFuncOptions()
+                                                    .size(std::vector<int64_t>{size, size})
+                                                    .mode(torch::kBilinear)
+                                                    .align_corners(false));
+  const double peak = cam.max().item<double>();
+  if (peak > 0)
+    cam = cam / peak;
+  else
+    cam.zero_();
+  cam = cam.clamp(0, 1).contiguous();
+  return std::vector<float>(cam.data_ptr<float>(),
+                            cam.data_ptr<float>() + size_t(size) * size_t(size));
+}
+
+int chosen_class(int target_class, double p_hgg) {
+  return target_class >= 0 ? target_class : (p_hgg >= 0.5 ? kHgg : kLgg);
+}
+
+}  // namespace
+
+Heatmap SliceModel::grad_cam(const uint8_t* slice, int size, int target_class) const {
+  auto& net = impl_->net;
+  // The input requires grad so the graph reaches the last block even if every parameter is frozen.
+  auto x = network_input(net, slice, 1, size).detach().requires_grad_(true);
+  auto [logits, last] = net->forward_with_last_block(x);
+  Heatmap h;
+  h.size = size;
+  h.p_hgg = torch::softmax(logits, 1)[0][kHgg].item<double>();
+  h.target_class = chosen_class(target_class, h.p_hgg);
+  auto grads = torch::autograd::grad({logits[0][h.target_class]}, {last})[0];
+  h.values = cam_from(last, grads, size);
+  return h;
+}
+
+std::vector<double> SliceModel::predict_with_cam(const uint8_t* slices, int64_t n, int size,
+                                                 int64_t cam_index, Heatmap* cam, int target_class,
+                                                 int batch_size) const {
+  if (cam_index < 0 || cam_index >= n)
+    throw std::out_of_range("predict_with_cam: cam_index outside the batch");
+  auto& net = impl_->net;
+  std::vector<double> p;
+  p.reserve(size_t(n));
+  const size_t bytes = size_t(size) * size_t(size);
+  torch::Tensor last_block;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t count = std::min<int64_t>(batch_size, n - start);
+    torch::NoGradGuard no_grad;
+    auto x = network_input(net, slices + size_t(start) * bytes, count, size);
+    auto [logits, last] = net->forward_with_last_block(x);
+    if (cam_index >= start && cam_index < start + count)
+      last_block = last.select(0, cam_index - start).unsqueeze(0);
+    auto prob = torch::softmax(logits, 1).select(1, 1).to(torch::kFloat64).contiguous();
+    p.insert(p.end(), prob.data_ptr<double>(), prob.data_ptr<double>() + count);
+  }
+  // The head of both variants in eval mode: global average pool, then fc (dropout is the identity).
+  torch::Tensor fc_weight, fc_bias;
+  for (const auto& param : net->named_parameters()) {
+    if (param.key() == "fc.weight") fc_weight = param.value().detach();
+    if (param.key() == "fc.bias") fc_bias = param.value().detach();
+  }
+  auto activations = last_block.contiguous().detach().requires_grad_(true);
+  auto logits = torch::linear(torch::flatten(torch::adaptive_avg_pool2d(activations, {1, 1}), 1),
+                              fc_weight, fc_bias);
+  cam->size = size;
+  cam->p_hgg = p[size_t(cam_index)];
+  cam->target_class = chosen_class(target_class, cam->p_hgg);
+  auto grads = torch::autograd::grad({logits[0][cam->target_class]}, {activations})[0];
+  cam->values = cam_from(activations, grads, size);
+  return p;
+}
+
+}  // namespace gg::explain

@@ -1,0 +1,145 @@
+// infer: grading a new patient with a trained model bundle, and exporting a bundle as TorchScript.
+//
+// predict, per patient:
+//  1. read FLAIR (the reference grid), T1, T2 (and the mask, if any) in canonical LPS+
+//     orientation; a sequence on another grid is resampled into the FLAIR grid in physical space
+//     (trilinear, no registration) with a notice; one whose physical extent does not overlap
+//     FLAIR's is an error;
+//  2. choose the centre slice: --slice Z (user), else the mask's largest tumour slice (mask),
+//     else the automatic tumour localisation below (auto, with a confidence);
+//  3. take the bundle's window of slices around it (model.json input.slices, z*-10..z*+9 for
+//     20) and prepare them exactly as `prepare` does (brain percentiles, 224×224 uint8);
+//  4. each sequence model gives P(HGG) per slice; the sequence's P(HGG) is their mean (as the
+//     patient-level evaluation); the grade is the paper's hard majority vote of the three, the
+//     soft vote (mean of the three) reported beside it;
+//  5. Grad-CAM of each sequence model on the centre slice (explain/).
+//
+// Every bad input is a gg::Error (kBadInput) naming the file: unreadable or non-3-D volumes,
+// NaN/Inf or constant intensities, an empty mask or unknown labels, a mask on another grid than
+// FLAIR (unless resample_mask), non-overlapping sequences, a --slice outside the volume, a bundle
+// of another format version or an unknown variant, a sequence missing from the bundle, weights
+// of another architecture or variant.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/io.h"
+#include "train/train.h"
+
+namespace gg::infer {
+
+namespace fs = std::filesystem;
+
+// Automatic tumour localisation without a mask: FLAIR hyperintensity inside the brain.
+//  - brain = nonzero voxels, eroded by one voxel (the brain's rim is often bright in FLAIR);
+//  - FLAIR smoothed by a 3×3×3 mean over brain voxels (noise);
+//  - hyperintense = smoothed > median + k·sigma of the brain voxels, sigma = IQR / 1.349
+//    (robust to the tumour itself), k = kHyperintensitySigmas;
+//  - the largest 6-connected 3-D component of hyperintense voxels is the tumour; its slice of
+//    largest area is the centre slice.
+// confidence (0..1) = share of all hyperintense voxels that lie in the chosen component
+// × min(1, component volume / 1 mL): near 1 for one dominant lesion, low when several similar
+// bright regions compete or the lesion is tiny.
+inline constexpr double kHyperintensitySigmas = 2.5;
+struct TumourLocation {
+  int centre_z = -1;
+  double confidence = 0;
+  int64_t component_voxels = 0;
+  double component_ml = 0;
+  int components = 0;                                     // hyperintense components found
+  double threshold = 0;                                   // FLAIR intensity threshold used
+  std::array<int, 3> min_xyz{0, 0, 0}, max_xyz{0, 0, 0};  // the component's bounding box
+};
+// Throws kBadInput naming flair_path when the volume has no brain voxels or no hyperintensity.
+TumourLocation locate_tumour(const io::Volume& flair, const fs::path& flair_path);
+
+enum class SliceChoice { kUser, kMask, kAuto };
+const char* slice_choice_name(SliceChoice c);  // "user (--slice)", "mask", "auto"
+
+struct PredictOptions {
+  int slice = -1;              // >= 0: centre slice given by the user (canonical axial index)
+  bool use_mask = true;        // false: ignore Case::seg and locate the tumour automatically
+  bool resample_mask = false;  // a mask on another grid is resampled (nearest) instead of refused
+  bool grad_cam = true;
+  int batch_size = 32;
+};
+
+struct SequencePrediction {
+  io::Sequence sequence = io::Sequence::kT1;
+  std::vector<double> p_slices;       // P(HGG) per window slice
+  double p_hgg = 0;                   // their mean
+  std::vector<uint8_t> centre_slice;  // size×size, what the model saw at the centre slice
+  std::vector<float> heatmap;  // Grad-CAM there (size×size in [0,1]; empty without grad_cam)
+  int heatmap_class = 1;       // 1 HGG, 0 LGG: the class the heatmap explains
+};
+
+struct PatientPrediction {
+  std::string id;
+  io::Grade true_grade = io::Grade::kUnknown;  // from the cohort, when known
+  io::Case inputs;
+  int size = 224;
+  SliceChoice choice = SliceChoice::kAuto;
+  int centre_z = 0, z_start = 0, slices = 0, depth = 0;
+  TumourLocation location;                      // choice == kAuto only
+  std::vector<std::string> notices;             // e.g. resampling
+  std::array<SequencePrediction, 3> sequences;  // T1, T2, FLAIR
+  int vote_hard = 0;  // 1 HGG: at least 2 of 3 sequences have P(HGG) >= 0.5 (the paper's vote)
+  double vote_hard_score = 0;             // fraction of HGG votes
+  double vote_soft = 0;                   // mean of the three P(HGG)
+  io::Grade grade = io::Grade::kUnknown;  // from the hard vote
+};
+
+// A bundle loaded once for many patients. Throws kBadInput naming model.json or the weights
+// file for: another format version, an unknown variant, a missing sequence, wrong weights.
+class Predictor {
+ public:
+  explicit Predictor(const fs::path& bundle_dir);
+  ~Predictor();
+  Predictor(const Predictor&) = delete;
+  Predictor& operator=(const Predictor&) = delete;
+
+  PatientPrediction predict(const io::Case& patient, const PredictOptions& options) const;
+  const train::BundleInfo& bundle() const;
+  const fs::path& bundle_dir() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The patient's JSON (pretty-printed): id, grade and both votes, P(HGG) per sequence and per
+// slice, the slices and how they were chosen, inputs, notices, bundle, "research use only".
+std::string prediction_json(const PatientPrediction& p, const fs::path& bundle_dir);
+// One-page PNG: the three sequences at the centre slice with Grad-CAM overlays, P(HGG) per
+// sequence, the votes, the verdict, the slice choice and a "research use only" line. Atomic.
+void write_summary_png(const PatientPrediction& p, const fs::path& png);
+// <dir>/prediction.json, summary.png and gradcam_<seq>.png (without grad_cam: no gradcam files).
+void write_patient_outputs(const PatientPrediction& p, const fs::path& bundle_dir,
+                           const fs::path& dir);
+// id,true_grade,grade,vote_hard_score,vote_soft,p_t1,p_t2,p_flair,slice_choice,centre_z,confidence
+std::string predictions_csv(const std::vector<PatientPrediction>& predictions);
+// The patient id of a single-patient prediction from its FLAIR file name
+// ("BraTS19_x_flair.nii.gz" -> "BraTS19_x"; "scan.nii" -> "scan").
+std::string id_from_path(const fs::path& flair);
+
+// `gliomagrade export`: each sequence model as a TorchScript module (out_dir/<seq>.pt) loadable
+// by plain libtorch (torch::jit::load) or PyTorch (torch.jit.load), plus out_dir/export.json.
+// Each module holds the trained tensors as attributes and the GoogLeNet graph as TorchScript
+// source (eval mode: no dropout, BatchNorm running statistics), including the input convention:
+//   forward(x)  x: [N,3,H,W] float RGB (grey replicated) in [0,1] -> P(HGG) [N]  (softmax[:,1])
+//   logits(x)   same input -> logits [N,2] (class 0 LGG, 1 HGG)
+// Slices must be prepared as predict does (export.json "preprocessing"). out_dir is staged:
+// absent or empty before, complete or absent after. Throws as Predictor does for the bundle,
+// kBadInput when out_dir exists and is not empty.
+struct ExportedModel {
+  std::string sequence;
+  fs::path file;
+};
+std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const fs::path& out_dir);
+
+}  // namespace gg::infer

@@ -1,0 +1,207 @@
+// What predict writes: the patient's JSON, the one-page PNG summary, the cohort CSV.
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "explain/explain.h"
+#include "infer/infer.h"
+
+namespace gg::infer {
+
+namespace {
+
+using nlohmann::json;
+
+const char* kResearchOnly =
+    "RESEARCH USE ONLY - not a medical device; not for diagnosis or treatment decisions.";
+
+std::string slice_sentence(const PatientPrediction& p) {
+  std::string how;
+  switch (p.choice) {
+    case SliceChoice::kMask:
+      how = "the mask's largest tumour slice";
+      break;
+    case SliceChoice::kUser:
+      how = "given with --slice";
+      break;
+    case SliceChoice::kAuto:
+      how = fmt::format("located automatically (FLAIR hyperintensity, confidence {:.2f})",
+                        p.location.confidence);
+      break;
+  }
+  return fmt::format("axial slices {}-{} around z {}: {}", p.z_start, p.z_start + p.slices - 1,
+                     p.centre_z, how);
+}
+
+explain::Heatmap heatmap_of(const PatientPrediction& p, const SequencePrediction& s) {
+  explain::Heatmap h;
+  h.size = p.size;
+  h.values =
+      s.heatmap.empty() ? std::vector<float>(size_t(p.size) * size_t(p.size), 0.0f) : s.heatmap;
+  h.target_class = s.heatmap_class;
+  h.p_hgg = s.p_hgg;
+  return h;
+}
+
+void put(cv::Mat& page, const std::string& text, int x, int y, double scale,
+         const cv::Scalar& colour, int thickness = 1) {
+  cv::putText(page, text, cv::Point(x, y), cv::FONT_HERSHEY_SIMPLEX, scale, colour, thickness,
+              cv::LINE_AA);
+}
+
+void write_png(const fs::path& png, const cv::Mat& image) {
+  std::vector<uint8_t> bytes;
+  if (!cv::imencode(".png", image, bytes)) throw_runtime(png.string(), "cannot encode PNG");
+  write_file_atomic(png,
+                    std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
+}  // namespace
+
+std::string prediction_json(const PatientPrediction& p, const fs::path& bundle_dir) {
+  json j;
+  j["id"] = p.id;
+  j["grade"] = io::grade_name(p.grade);
+  j["grade_rule"] = "hard majority vote of the T1, T2, FLAIR models (the paper's vote)";
+  if (p.true_grade != io::Grade::kUnknown) j["true_grade"] = io::grade_name(p.true_grade);
+  j["votes"] = {{"hard",
+                 {{"grade", p.vote_hard ? "HGG" : "LGG"},
+                  {"hgg_votes", int(std::lround(p.vote_hard_score * 3))},
+                  {"score", p.vote_hard_score}}},
+                {"soft", {{"grade", p.vote_soft >= 0.5 ? "HGG" : "LGG"}, {"p_hgg", p.vote_soft}}}};
+  j["votes_agree"] = (p.vote_soft >= 0.5) == (p.vote_hard == 1);
+  json seqs = json::object();
+  for (const auto& s : p.sequences) {
+    json q = {{"p_hgg", s.p_hgg},
+              {"vote", s.p_hgg >= 0.5 ? "HGG" : "LGG"},
+              {"p_hgg_per_slice", s.p_slices}};
+    if (!s.heatmap.empty())
+      q["gradcam"] = {{"file", std::string("gradcam_") + io::sequence_name(s.sequence) + ".png"},
+                      {"explains", s.heatmap_class == 1 ? "HGG" : "LGG"},
+                      {"slice_z", p.centre_z}};
+    seqs[io::sequence_name(s.sequence)] = q;
+  }
+  j["sequences"] = seqs;
+  json slices = {{"choice", slice_choice_name(p.choice)},
+                 {"centre_z", p.centre_z},
+                 {"first_z", p.z_start},
+                 {"count", p.slices},
+                 {"axial_slices_in_volume", p.depth},
+                 {"orientation", "canonical LPS+ (z grows towards superior)"},
+                 {"description", slice_sentence(p)}};
+  if (p.choice == SliceChoice::kAuto)
+    slices["auto"] = {{"method", "largest 3-D connected FLAIR hyperintensity inside the brain"},
+                      {"confidence", p.location.confidence},
+                      {"component_ml", p.location.component_ml},
+                      {"components", p.location.components},
+                      {"threshold", p.location.threshold},
+                      {"bounding_box_min_xyz", p.location.min_xyz},
+                      {"bounding_box_max_xyz", p.location.max_xyz}};
+  j["slices"] = slices;
+  j["inputs"] = {{"t1", p.inputs.t1.string()},
+                 {"t2", p.inputs.t2.string()},
+                 {"flair", p.inputs.flair.string()},
+                 {"seg", p.choice == SliceChoice::kMask ? p.inputs.seg.string() : ""}};
+  j["notices"] = p.notices;
+  j["model"] = bundle_dir.string();
+  j["disclaimer"] = kResearchOnly;
+  return j.dump(2) + "\n";
+}
+
+void write_summary_png(const PatientPrediction& p, const fs::path& png) {
+  const int panel = 300, margin = 20, width = 3 * panel + 4 * margin;
+  const int top = 150, panel_top = top + 24, height = panel_top + panel + 190;
+  cv::Mat page(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
+  const cv::Scalar black(0, 0, 0), grey(90, 90, 90), red(0, 0, 200), hgg_colour(0, 0, 180),
+      lgg_colour(150, 90, 0);
+  put(page, "gliomagrade  -  glioma grade from T1, T2, FLAIR MRI", margin, 30, 0.7, black, 2);
+  put(page,
+      "Patient: " + p.id +
+          (p.true_grade != io::Grade::kUnknown
+               ? std::string("   (known grade: ") + io::grade_name(p.true_grade) + ")"
+               : ""),
+      margin, 58, 0.55, black);
+  const bool hgg = p.grade == io::Grade::kHGG;
+  put(page,
+      std::string("Predicted grade: ") +
+          (hgg ? "HGG (high-grade glioma)" : "LGG (low-grade glioma)"),
+      margin, 95, 0.85, hgg ? hgg_colour : lgg_colour, 2);
+  put(page,
+      fmt::format(
+          "{} of 3 sequence models vote HGG (hard vote);  mean P(HGG) {:.2f} (soft vote: {}){}",
+          int(std::lround(p.vote_hard_score * 3)), p.vote_soft, p.vote_soft >= 0.5 ? "HGG" : "LGG",
+          (p.vote_soft >= 0.5) == (p.vote_hard == 1) ? "" : "  - VOTES DISAGREE"),
+      margin, 125, 0.5, black);
+  for (size_t k = 0; k < 3; ++k) {
+    const SequencePrediction& s = p.sequences[k];
+    const int x = margin + int(k) * (panel + margin);
+    const std::string name = k == 0 ? "T1" : k == 1 ? "T2" : "FLAIR";
+    put(page,
+        fmt::format("{}   P(HGG) {:.2f}  -> {}", name, s.p_hgg, s.p_hgg >= 0.5 ? "HGG" : "LGG"), x,
+        top + 14, 0.5, black);
+    const auto bgr = explain::overlay_bgr(s.centre_slice.data(), heatmap_of(p, s), 0.5);
+    cv::Mat image(p.size, p.size, CV_8UC3, const_cast<uint8_t*>(bgr.data())), big;
+    cv::resize(image, big, cv::Size(panel, panel), 0, 0, cv::INTER_LINEAR);
+    big.copyTo(page(cv::Rect(x, panel_top, panel, panel)));
+    // Radiological convention: the patient's right on the image's left, anterior at the top.
+    put(page, "R", x + 4, panel_top + panel / 2, 0.5, cv::Scalar(255, 255, 255));
+    put(page, "L", x + panel - 14, panel_top + panel / 2, 0.5, cv::Scalar(255, 255, 255));
+    put(page, "A", x + panel / 2 - 5, panel_top + 16, 0.5, cv::Scalar(255, 255, 255));
+    put(page,
+        s.heatmap.empty()
+            ? "no heatmap"
+            : std::string("colour: regions supporting ") + (s.heatmap_class == 1 ? "HGG" : "LGG"),
+        x, panel_top + panel + 18, 0.42, grey);
+  }
+  int y = panel_top + panel + 48;
+  put(page, "Slices: " + slice_sentence(p), margin, y, 0.45, black);
+  y += 22;
+  put(page,
+      fmt::format(
+          "P(HGG) per sequence is the mean over {} slices; heatmaps (Grad-CAM) at slice z {}.",
+          p.slices, p.centre_z),
+      margin, y, 0.45, black);
+  for (const auto& notice : p.notices) {
+    y += 22;
+    put(page, "Note: " + notice.substr(0, 120), margin, y, 0.42, grey);
+  }
+  put(page, kResearchOnly, margin, height - 20, 0.55, red, 2);
+  write_png(png, page);
+}
+
+void write_patient_outputs(const PatientPrediction& p, const fs::path& bundle_dir,
+                           const fs::path& dir) {
+  write_file_atomic(dir / "prediction.json", prediction_json(p, bundle_dir));
+  write_summary_png(p, dir / "summary.png");
+  for (const auto& s : p.sequences) {
+    if (s.heatmap.empty()) continue;
+    const std::string name = io::sequence_name(s.sequence);
+    explain::write_overlay_png(
+        dir / ("gradcam_" + name + ".png"), s.centre_slice.data(), heatmap_of(p, s),
+        fmt::format("{} {} z {}: P(HGG) {:.2f}, colour = evidence for {}", p.id, name, p.centre_z,
+                    s.p_hgg, s.heatmap_class == 1 ? "HGG" : "LGG"));
+  }
+}
+
+std::string predictions_csv(const std::vector<PatientPrediction>& predictions) {
+  std::string s =
+      "id,true_grade,grade,vote_hard_score,vote_soft,p_t1,p_t2,p_flair,slice_choice,centre_z,"
+      "confidence\n";
+  for (const auto& p : predictions) {
+    s += fmt::format(
+        "{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{},{},{}\n", p.id,
+        io::grade_name(p.true_grade), io::grade_name(p.grade), p.vote_hard_score, p.vote_soft,
+        p.sequences[0].p_hgg, p.sequences[1].p_hgg, p.sequences[2].p_hgg,
+        p.choice == SliceChoice::kUser ? "user" : slice_choice_name(p.choice), p.centre_z,
+        p.choice == SliceChoice::kAuto ? fmt::format("{:.4g}", p.location.confidence) : "");
+  }
+  return s;
+}
+
+}  // namespace gg::infer

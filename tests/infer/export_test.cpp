@@ -1,0 +1,69 @@
+// TorchScript export: plain torch::jit::load gives the bundle's outputs.
+#include <gtest/gtest.h>
+#include <torch/script.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "fixture.h"
+#include "infer/infer.h"
+
+namespace gg::infer {
+namespace {
+
+TEST(Export, TorchScriptModulesMatchTheBundleWithin1e5) {
+  if (!infer_testing::have_weights()) GTEST_SKIP() << "no BVLC weights";
+  const auto& d = infer_testing::shared();
+  testing::TempDir tmp;
+  const auto exported = export_torchscript(d.bundle, tmp / "exported");
+  ASSERT_EQ(exported.size(), 3u);
+  const auto info = nlohmann::json::parse(read_file(tmp / "exported/export.json"));
+  EXPECT_EQ(info["format"], "gliomagrade-torchscript/1");
+  EXPECT_EQ(info["variant"], "bvlc");
+
+  // Realistic inputs: grey slices with structure, replicated to RGB, in [0,1].
+  torch::manual_seed(3);
+  auto grey = torch::rand({2, 1, 224, 224});
+  auto x = grey.expand({2, 3, 224, 224}).contiguous();
+  for (const auto& m : exported) {
+    EXPECT_EQ(sha256_file(m.file), info["models"][m.sequence]["sha256"]);
+    torch::jit::Module script = torch::jit::load(m.file.string());
+    script.eval();
+    model::GoogLeNet net(model::read_weights_options(d.bundle / (m.sequence + ".pt")));
+    model::load_weights(net, d.bundle / (m.sequence + ".pt"));
+    net->eval();
+    torch::NoGradGuard no_grad;
+    const auto expected_logits = net->forward(net->normalise_input(x));
+    const auto expected_p = torch::softmax(expected_logits, 1).select(1, 1);
+    const auto logits = script.get_method("logits")({x}).toTensor();
+    const auto p = script.forward({x}).toTensor();
+    ASSERT_EQ(p.sizes(), expected_p.sizes());
+    EXPECT_LT((logits - expected_logits).abs().max().item<double>(), 1e-5) << m.sequence;
+    EXPECT_LT((p - expected_p).abs().max().item<double>(), 1e-5) << m.sequence;
+  }
+}
+
+TEST(Export, RefusesANonEmptyOutputAndLeavesNothingOnBundleErrors) {
+  if (!infer_testing::have_weights()) GTEST_SKIP() << "no BVLC weights";
+  const auto& d = infer_testing::shared();
+  testing::TempDir tmp;
+  write_file_atomic(tmp / "busy/notes.txt", "mine");
+  try {
+    export_torchscript(d.bundle, tmp / "busy");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kBadInput);
+  }
+  EXPECT_EQ(read_file(tmp / "busy/notes.txt"), "mine");
+  try {
+    export_torchscript(tmp / "no_bundle", tmp / "out");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kBadInput);
+  }
+  EXPECT_FALSE(fs::exists(tmp / "out"));
+}
+
+}  // namespace
+}  // namespace gg::infer
