@@ -44,7 +44,8 @@ void add_evaluate(CLI::App& app) {
     StagingDir stage(a->out, true);
     const eval::Evaluation ev =
         evaluate_bundle(a->model, store, split, part, stage.path(), !global_options().quiet);
-    write_report(a->model, ev, train::read_bundle_info(a->model).train_config_json, stage.path());
+    write_report(a->model, ev, train::read_bundle_info(a->model).train_config_json, store, split,
+                 part, stage.path());
     stage.commit();
     fmt::print("{}\nresults: {}\n", eval::table_markdown(ev), a->out.string());
   });

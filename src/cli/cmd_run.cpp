@@ -129,7 +129,7 @@ void run_protocol(RunArgs& a) {
   timer.stop();
 
   timer.start("report");
-  write_report(a.out / "model", ev, config.dump(2), a.out);
+  write_report(a.out / "model", ev, config.dump(2), store, split, data::Part::kTest, a.out);
   timer.stop();
 
   const nlohmann::json provenance = {

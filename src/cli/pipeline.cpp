@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "explain/explain.h"
 #include "report/report.h"
 
 namespace gg::cli {
@@ -140,7 +141,8 @@ eval::Evaluation evaluate_bundle(const fs::path& bundle_dir, const prep::SliceSt
 }
 
 void write_report(const fs::path& bundle_dir, const eval::Evaluation& ev,
-                  const std::string& config_json, const fs::path& out_dir) {
+                  const std::string& config_json, const prep::SliceStore& store,
+                  const data::Split& split, data::Part part, const fs::path& out_dir) {
   std::vector<std::pair<std::string, std::vector<report::TrainingLogRow>>> logs;
   for (io::Sequence s : io::kSequences) {
     const std::string name = io::sequence_name(s);
@@ -152,6 +154,8 @@ void write_report(const fs::path& bundle_dir, const eval::Evaluation& ev,
   in.table_markdown = eval::table_markdown(ev);
   in.config_json = config_json;
   in.sections = report::plot_evaluation(ev, logs, out_dir / "plots");
+  // Why the models decided: Grad-CAM of the last inception block for a few test patients.
+  in.figures = explain::explain_examples(bundle_dir, store, split, part, out_dir / "gradcam", 4);
   report::write_report_html(in, out_dir / "report.html");
 }
 

@@ -34,9 +34,11 @@ eval::Evaluation evaluate_bundle(const fs::path& bundle_dir, const prep::SliceSt
                                  const data::Split& split, data::Part part, const fs::path& out_dir,
                                  bool show_progress);
 
-// Plots (training curves from bundle_dir/logs, ROC, confusion, reliability) and report.html.
+// Plots (training curves from bundle_dir/logs, ROC, confusion, reliability), Grad-CAM overlays
+// of a few test patients, and report.html.
 void write_report(const fs::path& bundle_dir, const eval::Evaluation& evaluation,
-                  const std::string& config_json, const fs::path& out_dir);
+                  const std::string& config_json, const prep::SliceStore& store,
+                  const data::Split& split, data::Part part, const fs::path& out_dir);
 
 std::string split_protocol_name(data::SplitBy by);
 

@@ -116,7 +116,8 @@ std::vector<std::pair<std::string, fs::path>> explain_examples(const fs::path& b
   for (const auto& patient : chosen) {
     std::vector<cv::Mat> panels;
     std::string caption =
-        fmt::format("{} (true {}) P(HGG):", patient, io::grade_name(grade[patient]));
+        fmt::format("Grad-CAM (last inception block), {} (true {}), P(HGG):", patient,
+                    io::grade_name(grade[patient]));
     for (size_t m = 0; m < models.size(); ++m) {
       std::vector<uint8_t> slice(size_t(size) * size_t(size));
       prep::read_slices(store, seqs[m], {middle[patient]}, slice.data());

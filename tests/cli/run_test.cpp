@@ -37,6 +37,8 @@ TEST(RunCommand, WholeProtocolOnTinySyntheticCohort) {
         "model/flair.pt", "model/logs/train_flair.csv", "store/index.csv"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
   EXPECT_NE(r.output.find("| T1"), std::string::npos) << "the table is printed at the end";
+  EXPECT_FALSE(fs::is_empty(out / "gradcam")) << "Grad-CAM overlays of test patients";
+  EXPECT_NE(read_file(out / "report.html").find("Grad-CAM"), std::string::npos);
   EXPECT_NE(r.output.find("synthetic"), std::string::npos);
   const auto metrics = nlohmann::json::parse(read_file(out / "metrics.json"));
   EXPECT_FALSE(metrics.empty());
