@@ -19,17 +19,21 @@ namespace fs = std::filesystem;
 
 // A 3-D scalar volume in canonical orientation. Voxel (x, y, z) is voxels[x + nx*(y + ny*z)].
 struct Volume {
-  std::array<int, 3> size{0, 0, 0};            // nx, ny, nz
+  std::array<int, 3> size{0, 0, 0};  // nx, ny, nz
   std::array<double, 3> spacing_mm{1, 1, 1};
-  std::array<double, 3> origin_mm{0, 0, 0};    // physical position of voxel (0,0,0), LPS
+  std::array<double, 3> origin_mm{0, 0, 0};  // physical position of voxel (0,0,0), LPS
   // Row-major; column c is the physical direction of axis c. Identity after read_volume (close to
   // it for an oblique file, whose axes are snapped, not resampled).
   std::array<double, 9> direction{1, 0, 0, 0, 1, 0, 0, 0, 1};
   std::vector<float> voxels;
 
   int64_t num_voxels() const { return int64_t(size[0]) * size[1] * size[2]; }
-  float at(int x, int y, int z) const { return voxels[size_t(x) + size_t(size[0]) * (size_t(y) + size_t(size[1]) * size_t(z))]; }
-  float& at(int x, int y, int z) { return voxels[size_t(x) + size_t(size[0]) * (size_t(y) + size_t(size[1]) * size_t(z))]; }
+  float at(int x, int y, int z) const {
+    return voxels[size_t(x) + size_t(size[0]) * (size_t(y) + size_t(size[1]) * size_t(z))];
+  }
+  float& at(int x, int y, int z) {
+    return voxels[size_t(x) + size_t(size[0]) * (size_t(y) + size_t(size[1]) * size_t(z))];
+  }
 };
 
 // Reads a 3-D volume (NIfTI .nii/.nii.gz, NRRD, MHA, anything ITK reads) of any scalar voxel
@@ -57,12 +61,12 @@ void check_intensities(const Volume& v, const fs::path& path);
 void check_mask(const Volume& seg, const fs::path& path);
 
 enum class Grade { kUnknown, kLGG, kHGG };
-const char* grade_name(Grade g);   // "LGG", "HGG", "" for unknown
+const char* grade_name(Grade g);          // "LGG", "HGG", "" for unknown
 Grade parse_grade(const std::string& s);  // "LGG"/"HGG" (any case) or "" -> kUnknown; else throws
 
 enum class Sequence { kT1 = 0, kT2 = 1, kFlair = 2 };
 inline constexpr std::array<Sequence, 3> kSequences{Sequence::kT1, Sequence::kT2, Sequence::kFlair};
-const char* sequence_name(Sequence s);     // "t1", "t2", "flair"
+const char* sequence_name(Sequence s);          // "t1", "t2", "flair"
 Sequence parse_sequence(const std::string& s);  // "t1"/"T1"/"t2"/"flair"/"FLAIR"; else throws
 
 // One patient's files. seg may be empty (prediction without a mask).
