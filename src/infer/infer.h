@@ -24,6 +24,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,6 +77,9 @@ struct SequencePrediction {
   std::vector<uint8_t> centre_slice;  // size×size, what the model saw at the centre slice
   std::vector<float> heatmap;  // Grad-CAM there (size×size in [0,1]; empty without grad_cam)
   int heatmap_class = 1;       // 1 HGG, 0 LGG: the class the heatmap explains
+  // With a mask: the fraction of the heatmap's mass inside the tumour (label > 0) at the centre
+  // slice, a check of the explanation; NaN without a mask or heatmap.
+  double heatmap_mass_in_tumour = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct PatientPrediction {

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -85,6 +87,8 @@ std::string prediction_json(const PatientPrediction& p, const fs::path& bundle_d
       q["gradcam"] = {{"file", std::string("gradcam_") + io::sequence_name(s.sequence) + ".png"},
                       {"explains", s.heatmap_class == 1 ? "HGG" : "LGG"},
                       {"slice_z", p.centre_z}};
+    if (!s.heatmap.empty() && std::isfinite(s.heatmap_mass_in_tumour))
+      q["gradcam"]["mass_in_tumour"] = s.heatmap_mass_in_tumour;
     seqs[io::sequence_name(s.sequence)] = q;
   }
   j["sequences"] = seqs;

@@ -100,6 +100,7 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
   io::check_intensities(volumes[1], c.t2);
 
   // The centre slice: --slice, else the mask, else automatic localisation.
+  std::vector<uint8_t> tumour_at_centre;  // with a mask: tumour pixels of the centre slice
   if (o.slice >= 0) {
     if (o.slice >= p.depth)
       throw_bad_input(c.flair.string(),
@@ -121,6 +122,11 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
     }
     io::check_mask(seg, c.seg);
     p.choice = SliceChoice::kMask, p.centre_z = prep::largest_tumour_slice(seg);
+    // The whole-tumour mask at the centre slice, on the model's 224 grid (area resize of the
+    // binary mask, kept where at least half of a pixel is tumour).
+    for (float& v : seg.voxels) v = v > 0 ? 1.0f : 0.0f;
+    tumour_at_centre = prep::axial_slice_u8(seg, p.centre_z, p.size);
+    for (uint8_t& v : tumour_at_centre) v = v >= 128 ? 1 : 0;
   } else {
     p.location = locate_tumour(flair, c.flair);
     p.choice = SliceChoice::kAuto, p.centre_z = p.location.centre_z;
@@ -156,6 +162,8 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
       explain::Heatmap heat;
       sp.p_slices = net.predict_with_cam(window.data(), p.slices, p.size, centre_row, &heat, -1,
                                          o.batch_size);
+      if (!tumour_at_centre.empty())
+        sp.heatmap_mass_in_tumour = explain::mass_inside(heat, tumour_at_centre);
       sp.heatmap = std::move(heat.values);
       sp.heatmap_class = heat.target_class;
     } else {

@@ -2,6 +2,8 @@
 // store path, every way of choosing the slice, unregistered inputs, and every bad input.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -73,6 +75,10 @@ TEST(Predict, WithMaskEqualsTheSliceStorePath) {
     prep::read_slices(store, seq, {p.centre_z - p.z_start}, centre.data());
     EXPECT_EQ(p.sequences[size_t(seq)].centre_slice, centre);
     EXPECT_EQ(p.sequences[size_t(seq)].heatmap.size(), size_t(224 * 224));
+    // With a mask, the explanation is checked against it: a fraction of the heatmap's mass.
+    const double in_tumour = p.sequences[size_t(seq)].heatmap_mass_in_tumour;
+    EXPECT_GE(in_tumour, 0.0);
+    EXPECT_LE(in_tumour, 1.0);
   }
   const std::array<double, 3> probs{p.sequences[0].p_hgg, p.sequences[1].p_hgg,
                                     p.sequences[2].p_hgg};
@@ -95,6 +101,7 @@ TEST(Predict, WithoutMaskLocatesTheTumourAndSliceOverrides) {
   EXPECT_LE(std::abs(a.centre_z - truth), 3);
   EXPECT_GT(a.location.confidence, 0.0);
   EXPECT_TRUE(a.sequences[0].heatmap.empty());
+  EXPECT_TRUE(std::isnan(a.sequences[0].heatmap_mass_in_tumour)) << "no mask, nothing to measure";
   o.slice = 5;
   const PatientPrediction u = predictor.predict(c, o);
   EXPECT_EQ(u.choice, SliceChoice::kUser);
