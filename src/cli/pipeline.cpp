@@ -1,7 +1,7 @@
 #include "cli/pipeline.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -158,12 +158,6 @@ void write_report(const fs::path& bundle_dir, const eval::Evaluation& ev,
   in.figures = explain::explain_examples(bundle_dir, store, split, part, out_dir / "gradcam", 4);
   report::write_report_html(in, out_dir / "report.html");
 }
-
-}  // namespace gg::cli
-
-#include <CLI/CLI.hpp>
-
-namespace gg::cli {
 
 void add_train_options(CLI::App* c, train::TrainConfig& t, TrainOptionStrings& s) {
   c->add_option("--variant", t.variant,
