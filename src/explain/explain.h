@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -32,6 +33,7 @@ struct Heatmap {
   std::vector<float> values;  // size×size, row-major, in [0, 1]
   int target_class = kHgg;    // the class whose logit was explained
   double p_hgg = 0;           // the model's P(HGG) for the slice
+  int grid = 0;               // side of the explained block's feature map (7 at 224×224)
 };
 
 // One sequence model of a bundle (a <seq>.pt written by model::save_weights), in eval mode.
@@ -80,6 +82,23 @@ void write_overlay_png(const fs::path& png, const uint8_t* slice, const Heatmap&
 // Fraction of the heatmap's total mass that lies where inside[i] != 0 (size×size). NaN when the
 // heatmap is all zero.
 double mass_inside(const Heatmap& heat, const std::vector<uint8_t>& inside);
+
+// How a heatmap sits on the tumour of its slice, with the two reference points that make its
+// mass fraction readable: a uniform map scores the tumour's share of the slice (chance), and a
+// map that follows the tumour exactly at Grad-CAM's resolution (each grid cell valued by its
+// tumour share, upsampled as Grad-CAM is) scores `tracking_map_mass`, the most a map covering the
+// whole tumour can reach at that resolution. A small tumour on a 7×7 grid caps it near 0.5.
+struct TumourOverlap {
+  double mass_inside = std::numeric_limits<double>::quiet_NaN();  // NaN: heatmap all zero
+  double tumour_share = 0;  // fraction of the slice's pixels that are tumour
+  double tracking_map_mass = std::numeric_limits<double>::quiet_NaN();  // NaN: no tumour
+  bool peak_inside = false;  // the heatmap's maximum lies on a tumour pixel ("pointing game")
+  double peak_distance_px = std::numeric_limits<double>::quiet_NaN();  // to the nearest tumour px
+};
+
+// `tumour`: size×size, non-zero inside. Throws std::invalid_argument when the sizes differ or the
+// heatmap has no grid (heat.grid < 1).
+TumourOverlap tumour_overlap(const Heatmap& heat, const std::vector<uint8_t>& tumour);
 
 // For the run report: Grad-CAM overlays of the bundle's three sequence models for up to n
 // patients of `part` (alternating HGG and LGG, by id), each on the patient's middle window slice

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "explain/explain.h"
+#include "explain/upsample.h"
 #include "model/model.h"
 
 namespace gg::explain {
@@ -88,10 +89,7 @@ std::vector<float> cam_from(const torch::Tensor& activations, const torch::Tenso
   torch::NoGradGuard no_grad;
   auto weights = gradients.mean({2, 3}, /*keepdim=*/true);  // [1,1024,1,1]
   auto cam = torch::relu((weights * activations.detach()).sum(1, /*keepdim=*/true));  // [1,1,h,w]
-  cam = torch::nn::functional::interpolate(cam, torch::nn::functional::InterpolateFuncOptions()
-                                                    .size(std::vector<int64_t>{size, size})
-                                                    .mode(torch::kBilinear)
-                                                    .align_corners(false));
+  cam = upsample_map(cam, size);
   const double peak = cam.max().item<double>();
   if (peak > 0)
     cam = cam / peak;
@@ -119,6 +117,7 @@ Heatmap SliceModel::grad_cam(const uint8_t* slice, int size, int target_class) c
   h.target_class = chosen_class(target_class, h.p_hgg);
   auto grads = torch::autograd::grad({logits[0][h.target_class]}, {last})[0];
   h.values = cam_from(last, grads, size);
+  h.grid = int(last.size(2));
   return h;
 }
 
@@ -156,6 +155,7 @@ std::vector<double> SliceModel::predict_with_cam(const uint8_t* slices, int64_t 
   cam->target_class = chosen_class(target_class, cam->p_hgg);
   auto grads = torch::autograd::grad({logits[0][cam->target_class]}, {activations})[0];
   cam->values = cam_from(activations, grads, size);
+  cam->grid = int(activations.size(2));
   return p;
 }
 

@@ -26,8 +26,11 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "explain/explain.h"
 
 #include "io/io.h"
 #include "train/train.h"
@@ -77,9 +80,10 @@ struct SequencePrediction {
   std::vector<uint8_t> centre_slice;  // size×size, what the model saw at the centre slice
   std::vector<float> heatmap;  // Grad-CAM there (size×size in [0,1]; empty without grad_cam)
   int heatmap_class = 1;       // 1 HGG, 0 LGG: the class the heatmap explains
-  // With a mask: the fraction of the heatmap's mass inside the tumour (label > 0) at the centre
-  // slice, a check of the explanation; NaN without a mask or heatmap.
-  double heatmap_mass_in_tumour = std::numeric_limits<double>::quiet_NaN();
+  // With a mask: how the heatmap sits on the tumour (label > 0) at the centre slice, a check of
+  // the explanation (mass inside, against chance and Grad-CAM's resolution); empty without a mask
+  // or heatmap.
+  std::optional<explain::TumourOverlap> heatmap_on_tumour;
 };
 
 struct PatientPrediction {

@@ -87,8 +87,16 @@ std::string prediction_json(const PatientPrediction& p, const fs::path& bundle_d
       q["gradcam"] = {{"file", std::string("gradcam_") + io::sequence_name(s.sequence) + ".png"},
                       {"explains", s.heatmap_class == 1 ? "HGG" : "LGG"},
                       {"slice_z", p.centre_z}};
-    if (!s.heatmap.empty() && std::isfinite(s.heatmap_mass_in_tumour))
-      q["gradcam"]["mass_in_tumour"] = s.heatmap_mass_in_tumour;
+    if (!s.heatmap.empty() && s.heatmap_on_tumour) {
+      // JSON has no NaN: a measure that does not exist (all-zero map, no tumour here) is null.
+      const auto number = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+      const explain::TumourOverlap& o = *s.heatmap_on_tumour;
+      q["gradcam"]["tumour"] = {{"mass_inside", number(o.mass_inside)},
+                                {"chance_mass_inside", o.tumour_share},
+                                {"tracking_map_mass_inside", number(o.tracking_map_mass)},
+                                {"peak_inside", o.peak_inside},
+                                {"peak_distance_px", number(o.peak_distance_px)}};
+    }
     seqs[io::sequence_name(s.sequence)] = q;
   }
   j["sequences"] = seqs;

@@ -163,7 +163,7 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
       sp.p_slices = net.predict_with_cam(window.data(), p.slices, p.size, centre_row, &heat, -1,
                                          o.batch_size);
       if (!tumour_at_centre.empty())
-        sp.heatmap_mass_in_tumour = explain::mass_inside(heat, tumour_at_centre);
+        sp.heatmap_on_tumour = explain::tumour_overlap(heat, tumour_at_centre);
       sp.heatmap = std::move(heat.values);
       sp.heatmap_class = heat.target_class;
     } else {

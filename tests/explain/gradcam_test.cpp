@@ -73,18 +73,20 @@ std::vector<uint8_t> tumour_at(const Trained& t, int64_t row) {
 }
 
 // Issue 5 asks that "most of the heatmap's mass lies inside the tumour" for cases the model gets
-// right. It does NOT hold for this model, and this test does not pretend it does: it measures and
-// prints, and asserts only that the model gets the cases right and the fractions are valid.
-// Measured (FLAIR model, inception 5 + head fine-tuned 4 epochs on 6 synthetic patients, 9 of 10
-// middle slices right): mean mass inside the whole-tumour mask 0.088 (0.02-0.15), while the
-// tumour covers 4-23% of the brain; the heatmap's peak lies within 16 px of the tumour in 5 of 9.
-// The 7x7 map of the last block is coarse, and a model this small keys on more than the lesion.
-TEST(GradCam, MeasuresHeatmapMassInsideTheTumourOfCorrectCases) {
+// right. That does NOT hold for this model (nor for the demo's full-size models), and this test
+// does not pretend it does. It asserts what does hold and makes the mass readable:
+//  - the heatmap's mass inside the tumour is far above chance (a uniform map scores the tumour's
+//    share of the slice), and
+//  - the tumour-tracking reference (the best a map covering the whole tumour can do on the 7x7
+//    grid) is itself near or under one half for tumours of a few percent of the slice, so the
+//    criterion asks for maps sharper than the tumour at Grad-CAM's resolution.
+// It prints every case's numbers for the record.
+TEST(GradCam, HeatmapMassConcentratesOnTheTumourOfCorrectCases) {
   if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
   Trained& t = trained();
   const SliceModel model(t.bundle / "flair.pt", "bvlc");
-  std::vector<double> fractions, enrichments;
-  int peaks_near = 0;
+  double mass = 0, chance = 0, tracking = 0;
+  int correct = 0, peaks_inside = 0, peaks_near = 0, majority = 0;
   const int size = t.store.size;
   std::vector<uint8_t> slice(size_t(size) * size_t(size));
   for (size_t row = 0; row < t.store.items.size(); ++row) {
@@ -94,37 +96,28 @@ TEST(GradCam, MeasuresHeatmapMassInsideTheTumourOfCorrectCases) {
     const Heatmap heat = model.grad_cam(slice.data(), size);
     const int truth = item.grade == io::Grade::kHGG ? kHgg : kLgg;
     if (heat.target_class != truth) continue;  // only cases the model gets right
-    const auto tumour = tumour_at(t, int64_t(row));
-    const double inside = mass_inside(heat, tumour);
-    double brain = 0, tumour_px = 0;
-    for (size_t i = 0; i < slice.size(); ++i) brain += slice[i] > 0, tumour_px += tumour[i] != 0;
-    const double share = tumour_px / std::max(1.0, brain);
-    // Peak within 16 px (half a Grad-CAM cell) of a tumour pixel.
-    const size_t peak =
-        size_t(std::max_element(heat.values.begin(), heat.values.end()) - heat.values.begin());
-    const int px = int(peak % size_t(size)), py = int(peak / size_t(size));
-    bool near = false;
-    for (int y = std::max(0, py - 16); y < std::min(size, py + 17) && !near; ++y)
-      for (int x = std::max(0, px - 16); x < std::min(size, px + 17) && !near; ++x)
-        near = tumour[size_t(y) * size_t(size) + size_t(x)] != 0;
-    peaks_near += near;
+    EXPECT_EQ(heat.grid, 7);
+    const TumourOverlap o = tumour_overlap(heat, tumour_at(t, int64_t(row)));
+    ASSERT_TRUE(o.mass_inside >= 0.0 && o.mass_inside <= 1.0) << o.mass_inside;
     std::printf(
-        "  %s (%s, %s): P(HGG) %.3f, mass inside tumour %.3f, tumour share of brain %.3f, "
-        "enrichment %.2f, peak %s\n",
+        "  %s (%s, %s): P(HGG) %.3f, mass inside the tumour %.3f (chance %.3f, tracking map "
+        "%.3f), peak %s (%.0f px away)\n",
         item.patient.c_str(), io::grade_name(item.grade), data::part_name(t.split.part[row]),
-        heat.p_hgg, inside, share, inside / share, near ? "at the tumour" : "elsewhere");
-    fractions.push_back(inside);
-    enrichments.push_back(inside / share);
+        heat.p_hgg, o.mass_inside, o.tumour_share, o.tracking_map_mass,
+        o.peak_inside ? "inside" : "outside", o.peak_distance_px);
+    ++correct;
+    mass += o.mass_inside, chance += o.tumour_share, tracking += o.tracking_map_mass;
+    peaks_inside += o.peak_inside, peaks_near += o.peak_distance_px <= 16;  // half a cell
+    majority += o.mass_inside > 0.5;
   }
-  ASSERT_GE(fractions.size(), 6u) << "the model should get most of these easy cases right";
-  const double n = double(fractions.size());
-  const double mean = std::accumulate(fractions.begin(), fractions.end(), 0.0) / n;
-  const double enrichment = std::accumulate(enrichments.begin(), enrichments.end(), 0.0) / n;
+  ASSERT_GE(correct, 6) << "the model should get most of these easy cases right";
+  mass /= correct, chance /= correct, tracking /= correct;
   std::printf(
-      "  over %zu correct cases: mean mass inside the tumour %.3f, mean enrichment %.2f, peaks at "
-      "the tumour %d\n",
-      fractions.size(), mean, enrichment, peaks_near);
-  for (double f : fractions) EXPECT_TRUE(f >= 0.0 && f <= 1.0) << f;
+      "  over %d correct cases: mean mass inside the tumour %.3f, chance %.3f (x%.1f), tracking "
+      "map %.3f; peaks inside %d, within 16 px %d; mass > 0.5 in %d\n",
+      correct, mass, chance, mass / chance, tracking, peaks_inside, peaks_near, majority);
+  EXPECT_GT(mass, 1.8 * chance) << "the heatmap should favour the tumour well above chance";
+  EXPECT_GT(tracking, chance);
 }
 
 TEST(GradCam, HeatmapIsNormalisedAndMatchesPredict) {
@@ -207,6 +200,69 @@ TEST(Overlay, ColdRegionsShowThePlainSlice) {
   EXPECT_EQ(bgr[6], 30);
   EXPECT_NE(bgr[3 + 2], 20);  // the hot pixel is coloured (JET's red end)
   EXPECT_DOUBLE_EQ(mass_inside(h, {0, 1, 0, 0}), 1.0 / 1.5);
+}
+
+// A 224x224 tumour mask holding the square [y0, y1) x [x0, x1).
+std::vector<uint8_t> square_tumour(int y0, int y1, int x0, int x1) {
+  std::vector<uint8_t> m(224 * 224, 0);
+  for (int y = y0; y < y1; ++y)
+    for (int x = x0; x < x1; ++x) m[size_t(y) * 224 + size_t(x)] = 1;
+  return m;
+}
+
+TEST(TumourOverlap, UniformMapScoresChance) {
+  Heatmap h;
+  h.size = 224, h.grid = 7;
+  h.values.assign(224 * 224, 0.25f);
+  const auto tumour = square_tumour(64, 128, 32, 96);  // 64x64 px
+  const TumourOverlap o = tumour_overlap(h, tumour);
+  EXPECT_DOUBLE_EQ(o.tumour_share, 64.0 * 64.0 / (224.0 * 224.0));
+  EXPECT_NEAR(o.mass_inside, o.tumour_share, 1e-9);
+  EXPECT_TRUE(o.peak_inside == false);  // first maximum: pixel (0, 0)
+  EXPECT_DOUBLE_EQ(o.peak_distance_px, std::hypot(64.0, 32.0));
+}
+
+TEST(TumourOverlap, TrackingMapIsTheTumourAtGridResolution) {
+  // A tumour of exactly two 32-px cells: the tracking map is those cells upsampled, which spills
+  // into the neighbouring cells (bilinear), so it scores between chance and 1.
+  const auto tumour = square_tumour(64, 96, 96, 160);
+  Heatmap h;
+  h.size = 224, h.grid = 7;
+  h.values.assign(224 * 224, 0.0f);
+  h.values[size_t(80) * 224 + 120] = 1.0f;  // a single hot pixel inside
+  const TumourOverlap o = tumour_overlap(h, tumour);
+  EXPECT_DOUBLE_EQ(o.mass_inside, 1.0);
+  EXPECT_TRUE(o.peak_inside);
+  EXPECT_DOUBLE_EQ(o.peak_distance_px, 0.0);
+  EXPECT_GT(o.tracking_map_mass, 0.5);
+  EXPECT_LT(o.tracking_map_mass, 1.0);
+  // Scoring the tracking map itself as a heatmap gives the same figure.
+  Heatmap same = h;
+  double total = 0, inside = 0;
+  for (int y = 0; y < 224; ++y)
+    for (int x = 0; x < 224; ++x) {
+      // Bilinear tent of each tumour cell, evaluated by hand at pixel centres.
+      const auto tent = [](double p, double centre) {
+        return std::max(0.0, 1 - std::abs(p - centre) / 32);
+      };
+      const auto clamp = [](double p) { return std::min(std::max(p, 16.0), 208.0); };
+      const double v =
+          tent(clamp(y + 0.5), 80) * (tent(clamp(x + 0.5), 112) + tent(clamp(x + 0.5), 144));
+      same.values[size_t(y) * 224 + size_t(x)] = float(v);
+      total += v;
+      inside += tumour[size_t(y) * 224 + size_t(x)] ? v : 0;
+    }
+  EXPECT_NEAR(o.tracking_map_mass, inside / total, 1e-6);
+  EXPECT_NEAR(tumour_overlap(same, tumour).mass_inside, o.tracking_map_mass, 1e-6);
+}
+
+TEST(TumourOverlap, RejectsMismatchedSizes) {
+  Heatmap h;
+  h.size = 224, h.grid = 7;
+  h.values.assign(224 * 224, 0.0f);
+  EXPECT_THROW(tumour_overlap(h, std::vector<uint8_t>(10, 0)), std::invalid_argument);
+  h.grid = 0;
+  EXPECT_THROW(tumour_overlap(h, square_tumour(0, 1, 0, 1)), std::invalid_argument);
 }
 
 }  // namespace

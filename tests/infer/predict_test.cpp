@@ -75,10 +75,15 @@ TEST(Predict, WithMaskEqualsTheSliceStorePath) {
     prep::read_slices(store, seq, {p.centre_z - p.z_start}, centre.data());
     EXPECT_EQ(p.sequences[size_t(seq)].centre_slice, centre);
     EXPECT_EQ(p.sequences[size_t(seq)].heatmap.size(), size_t(224 * 224));
-    // With a mask, the explanation is checked against it: a fraction of the heatmap's mass.
-    const double in_tumour = p.sequences[size_t(seq)].heatmap_mass_in_tumour;
-    EXPECT_GE(in_tumour, 0.0);
-    EXPECT_LE(in_tumour, 1.0);
+    // With a mask, the explanation is checked against it: the heatmap's mass on the tumour
+    // beside its chance and resolution references.
+    const auto& on_tumour = p.sequences[size_t(seq)].heatmap_on_tumour;
+    ASSERT_TRUE(on_tumour.has_value());
+    EXPECT_GE(on_tumour->mass_inside, 0.0);
+    EXPECT_LE(on_tumour->mass_inside, 1.0);
+    EXPECT_GT(on_tumour->tumour_share, 0.0) << "the centre slice is the largest tumour slice";
+    EXPECT_GT(on_tumour->tracking_map_mass, on_tumour->tumour_share);
+    EXPECT_EQ(on_tumour->peak_inside, on_tumour->peak_distance_px == 0.0);
   }
   const std::array<double, 3> probs{p.sequences[0].p_hgg, p.sequences[1].p_hgg,
                                     p.sequences[2].p_hgg};
@@ -101,7 +106,7 @@ TEST(Predict, WithoutMaskLocatesTheTumourAndSliceOverrides) {
   EXPECT_LE(std::abs(a.centre_z - truth), 3);
   EXPECT_GT(a.location.confidence, 0.0);
   EXPECT_TRUE(a.sequences[0].heatmap.empty());
-  EXPECT_TRUE(std::isnan(a.sequences[0].heatmap_mass_in_tumour)) << "no mask, nothing to measure";
+  EXPECT_FALSE(a.sequences[0].heatmap_on_tumour) << "no mask, nothing to measure";
   o.slice = 5;
   const PatientPrediction u = predictor.predict(c, o);
   EXPECT_EQ(u.choice, SliceChoice::kUser);
