@@ -75,7 +75,7 @@ void add_predict(CLI::App& app) {
   c->add_option(
       "--out", a->out,
       "Output directory: predictions.csv and <id>/{prediction.json, summary.png, gradcam_*.png}; "
-      "without it the JSON is printed");
+      "without it the JSON goes to stdout (an array for --cohort) and the verdicts to stderr");
   c->add_flag("--no-mask", a->no_mask,
               "Ignore masks (e.g. a BraTS folder's seg files) and locate the tumour automatically");
   c->add_flag(
@@ -112,19 +112,28 @@ void add_predict(CLI::App& app) {
     std::vector<infer::PatientPrediction> all;
     Progress progress("predict", int64_t(cases.size()), "patients",
                       !global_options().quiet && cases.size() > 1);
+    // Without --out, stdout is JSON alone (one object, or an array of them for --cohort) so that
+    // it can be piped; the one-line verdicts then go to stderr.
+    const bool json_to_stdout = !stage;
+    const bool json_array = json_to_stdout && !a->cohort.empty();
+    std::FILE* verdicts = json_to_stdout ? stderr : stdout;
+    if (json_array) fmt::print("[\n");
     for (const io::Case& patient : cases) {
       infer::PatientPrediction p = predictor.predict(patient, a->options);
       if (stage)
         infer::write_patient_outputs(p, a->model, stage->path() / p.id);
       else
-        fmt::print("{}", infer::prediction_json(p, a->model));
+        fmt::print("{}{}", json_array && !all.empty() ? ",\n" : "",
+                   infer::prediction_json(p, a->model));
+      std::fflush(stdout);
       for (const auto& notice : p.notices) fmt::print(stderr, "notice: {}: {}\n", p.id, notice);
-      fmt::print("{}\n", one_line(p));
+      fmt::print(verdicts, "{}\n", one_line(p));
       for (auto& s : p.sequences) s.centre_slice = {}, s.heatmap = {};  // keep the numbers only
       all.push_back(std::move(p));
       progress.tick();
     }
     progress.done();
+    if (json_array) fmt::print("]\n");
     if (stage) {
       write_file_atomic(stage->path() / "predictions.csv", infer::predictions_csv(all));
       stage->commit();

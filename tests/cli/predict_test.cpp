@@ -56,6 +56,25 @@ TEST(PredictCommand, WithoutOutPrintsJsonAndSliceOverrides) {
   EXPECT_NE(r.output.find("\"choice\": \"user (--slice)\""), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\"centre_z\": 20"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("P1: "), std::string::npos) << r.output;
+  // stdout alone is one JSON document (it held the verdict line too, which broke piping).
+  const auto piped = testing::run_cli_stdout("--quiet predict " + patient_args(d) +
+                                             " --slice 20 --no-gradcam --id P1 --model " +
+                                             q(tiny_results() / "model"));
+  ASSERT_EQ(piped.exit_code, 0);
+  const auto j = nlohmann::json::parse(piped.output);
+  EXPECT_EQ(j["id"], "P1");
+}
+
+TEST(PredictCommand, CohortWithoutOutPrintsOneJsonArray) {
+  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  const auto r =
+      testing::run_cli_stdout("--quiet predict --cohort " + q(tiny_results() / "cohort") +
+                              " --no-gradcam --model " + q(tiny_results() / "model"));
+  ASSERT_EQ(r.exit_code, 0);
+  const auto j = nlohmann::json::parse(r.output);
+  ASSERT_TRUE(j.is_array());
+  EXPECT_EQ(j.size(), 6u);
+  for (const auto& p : j) EXPECT_EQ(p["slices"]["choice"], "mask");
 }
 
 TEST(PredictCommand, WholeCohortWithoutMasks) {

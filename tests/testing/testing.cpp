@@ -34,9 +34,9 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
-CommandResult run_cli(const std::string& args) {
+namespace {
+CommandResult run_shell(const std::string& cmd) {
   CommandResult r;
-  const std::string cmd = "'" + exe_path().string() + "' " + args + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf;
@@ -45,6 +45,15 @@ CommandResult run_cli(const std::string& args) {
   const int status = ::pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+}  // namespace
+
+CommandResult run_cli(const std::string& args) {
+  return run_shell("'" + exe_path().string() + "' " + args + " 2>&1");
+}
+
+CommandResult run_cli_stdout(const std::string& args) {
+  return run_shell("'" + exe_path().string() + "' " + args + " 2>/dev/null");
 }
 
 }  // namespace gg::testing

@@ -36,5 +36,7 @@ struct CommandResult {
 };
 // Runs `gliomagrade <args>` through /bin/sh (args are passed verbatim: quote as needed).
 CommandResult run_cli(const std::string& args);
+// The same, capturing stdout alone (stderr discarded): for output meant to be piped.
+CommandResult run_cli_stdout(const std::string& args);
 
 }  // namespace gg::testing
