@@ -5,10 +5,10 @@
 #include <random>
 #include <set>
 
+#include "common/csv.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "data/data.h"
-#include "io/csv.h"
 
 namespace gg::data {
 
@@ -200,7 +200,7 @@ void save_split(const Split& split, const std::vector<ItemKey>& items, const fs:
   const std::string tail =
       std::string(",") + split_by_name(split.by) + "," + std::to_string(split.seed) + "\n";
   for (size_t i = 0; i < items.size(); ++i)
-    s += io::csv_field(items[i].patient) + "," + io::grade_name(items[i].grade) + "," +
+    s += csv_field(items[i].patient) + "," + io::grade_name(items[i].grade) + "," +
          std::to_string(items[i].rank) + "," + part_name(split.part[i]) + tail;
   write_file_atomic(csv, s);
 }
@@ -208,7 +208,7 @@ void save_split(const Split& split, const std::vector<ItemKey>& items, const fs:
 Split load_split(const fs::path& csv, const std::vector<ItemKey>& items) {
   const std::string file = csv.string();
   const char* const fix = "make the split again with `gliomagrade split STORE` for this store";
-  const io::CsvTable t = io::read_csv(csv);
+  const CsvTable t = read_csv(csv);
   const int c_patient = t.column("patient"), c_rank = t.column("rank"), c_part = t.column("part");
   const int c_grade = t.column("grade"), c_by = t.column("by"), c_seed = t.column("seed");
   if (c_patient < 0 || c_rank < 0 || c_part < 0)
@@ -221,12 +221,7 @@ Split load_split(const fs::path& csv, const std::vector<ItemKey>& items) {
   for (size_t r = 0; r < t.rows.size(); ++r) {
     const auto& row = t.rows[r];
     const std::string where = "line " + std::to_string(t.line[r]) + ": ";
-    int rank = -1;
-    try {
-      rank = std::stoi(row[size_t(c_rank)]);
-    } catch (const std::exception&) {
-      throw_bad_input(file, where + "bad rank '" + row[size_t(c_rank)] + "'", fix);
-    }
+    const int rank = csv_int(row[size_t(c_rank)], t.place(r, c_rank), fix);
     const auto found = index_of.find({row[size_t(c_patient)], rank});
     if (found == index_of.end())
       throw_bad_input(file,
@@ -249,12 +244,10 @@ Split load_split(const fs::path& csv, const std::vector<ItemKey>& items) {
     try {
       s.part[i] = parse_part(row[size_t(c_part)]);
       if (c_by >= 0 && r == 0) s.by = parse_split_by(row[size_t(c_by)]);
-      if (c_seed >= 0 && r == 0) s.seed = std::stoull(row[size_t(c_seed)]);
     } catch (const Error& e) {
       throw_bad_input(file, where + e.problem(), e.fix());
-    } catch (const std::exception&) {
-      throw_bad_input(file, where + "bad seed '" + row[size_t(c_seed)] + "'", fix);
     }
+    if (c_seed >= 0 && r == 0) s.seed = csv_uint64(row[size_t(c_seed)], t.place(r, c_seed), fix);
   }
   const auto missing = std::find(seen.begin(), seen.end(), false);
   if (missing != seen.end()) {

@@ -4,10 +4,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/csv.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "eval/eval.h"
-#include "eval/internal.h"
 
 namespace gg::eval {
 
@@ -105,11 +105,10 @@ void append_level_table(std::string& md, const Evaluation& e, Level level, bool 
 }  // namespace
 
 void write_predictions_csv(const std::vector<SlicePrediction>& rows, const fs::path& path) {
-  using detail::format_double;
   std::string out = std::string(kHeader) + "\n";
   for (const SlicePrediction& r : rows) {
-    out += detail::csv_field(r.patient) + "," + std::to_string(r.z) + "," + std::to_string(r.rank) +
-           "," + std::to_string(r.label);
+    out += csv_field(r.patient) + "," + std::to_string(r.z) + "," + std::to_string(r.rank) + "," +
+           std::to_string(r.label);
     for (double p : r.p) out += "," + format_double(p);
     out += "," + format_double(soft_vote(r.p)) + "," + std::to_string(hard_vote(r.p)) + "\n";
   }
@@ -118,21 +117,21 @@ void write_predictions_csv(const std::vector<SlicePrediction>& rows, const fs::p
 
 std::vector<SlicePrediction> read_predictions_csv(const fs::path& path) {
   const std::string file = path.string();
-  const std::vector<std::string> lines = detail::split_lines(read_file(path));
+  const std::vector<CsvRecord> records = parse_csv_records(read_file(path), file);
   const std::string fix = std::string("expected the header '") + kHeader +
                           "' and one row per slice, as `gliomagrade evaluate` writes";
-  if (lines.empty() || (lines[0] != kHeader && lines[0] != kHeaderShort))
+  const std::string header = records.empty() ? std::string() : csv_line(records[0].fields);
+  if (records.empty() || (header != kHeader && header != kHeaderShort))
     throw_bad_input(file,
-                    "line 1: not a predictions CSV header" +
-                        (lines.empty() ? std::string(" (empty file)") : ": '" + lines[0] + "'"),
+                    "line " + std::to_string(records.empty() ? 1 : records[0].line) +
+                        ": not a predictions CSV header" +
+                        (records.empty() ? std::string(" (empty file)") : ": '" + header + "'"),
                     fix);
-  const size_t columns = lines[0] == kHeader ? 9 : 7;
+  const size_t columns = header == kHeader ? 9 : 7;
   std::vector<SlicePrediction> rows;
-  std::vector<std::string> f;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    const std::string at = "line " + std::to_string(i + 1) + ": ";
-    if (lines[i].empty()) continue;
-    if (!detail::split_csv_line(lines[i], f)) throw_bad_input(file, at + "unterminated quote", fix);
+  for (size_t i = 1; i < records.size(); ++i) {
+    const std::vector<std::string>& f = records[i].fields;
+    const std::string at = "line " + std::to_string(records[i].line) + ": ";
     if (f.size() != columns)
       throw_bad_input(
           file, at + std::to_string(f.size()) + " fields, expected " + std::to_string(columns),
@@ -140,15 +139,13 @@ std::vector<SlicePrediction> read_predictions_csv(const fs::path& path) {
     SlicePrediction r;
     r.patient = f[0];
     if (r.patient.empty()) throw_bad_input(file, at + "empty patient id", fix);
-    if (!detail::parse_int(f[1], r.z))
-      throw_bad_input(file, at + "z '" + f[1] + "' is not an integer", fix);
-    if (!detail::parse_int(f[2], r.rank))
-      throw_bad_input(file, at + "rank '" + f[2] + "' is not an integer", fix);
-    if (!detail::parse_int(f[3], r.label) || (r.label != 0 && r.label != 1))
+    r.z = csv_int(f[1], {file, records[i].line, "z"}, fix);
+    r.rank = csv_int(f[2], {file, records[i].line, "rank"}, fix);
+    if (!parse_int(f[3], r.label) || (r.label != 0 && r.label != 1))
       throw_bad_input(file, at + "label '" + f[3] + "' is not 0 (LGG) or 1 (HGG)", fix);
     static const char* names[] = {"p_t1", "p_t2", "p_flair"};
     for (int k = 0; k < 3; ++k) {
-      if (!detail::parse_double(f[4 + k], r.p[k]) || !(r.p[k] >= 0 && r.p[k] <= 1))
+      if (!parse_double(f[4 + k], r.p[k]) || !(r.p[k] >= 0 && r.p[k] <= 1))
         throw_bad_input(file, at + names[k] + " '" + f[4 + k] + "' is not a probability in [0, 1]",
                         fix);
     }

@@ -3,8 +3,8 @@
 #include <cctype>
 #include <map>
 
+#include "common/csv.h"
 #include "common/error.h"
-#include "io/csv.h"
 #include "io/io.h"
 
 namespace gg::io {

@@ -9,9 +9,9 @@
 #include <map>
 #include <memory>
 
+#include "common/csv.h"
 #include "common/error.h"
 #include "common/files.h"
-#include "io/csv.h"
 #include "prep/prep.h"
 #include "prep/store_internal.h"
 
@@ -86,7 +86,7 @@ std::string index_csv(const std::vector<SliceItem>& items, int size) {
   for (size_t i = 0; i < items.size(); ++i) {
     const SliceItem& it = items[i];
     const std::string common =
-        std::to_string(i) + "," + io::csv_field(it.patient) + "," + io::grade_name(it.grade) + ",";
+        std::to_string(i) + "," + csv_field(it.patient) + "," + io::grade_name(it.grade) + ",";
     const std::string tail = "," + std::to_string(it.z) + "," + std::to_string(it.rank) + "," +
                              std::to_string(kTensorHeaderBytes + int64_t(i) * row_bytes) + "\n";
     for (io::Sequence seq : io::kSequences) s += common + io::sequence_name(seq) + tail;
@@ -103,17 +103,6 @@ fs::path tensor_path(const fs::path& dir, io::Sequence seq) {
 namespace {
 
 const char* const kStoreFix = "run `gliomagrade prepare` again to rebuild the store";
-
-int to_int(const std::string& s, const fs::path& file, int line, const char* column) {
-  try {
-    size_t used = 0;
-    const long long v = std::stoll(s, &used);
-    if (used == s.size()) return static_cast<int>(v);
-  } catch (const std::exception&) {
-  }
-  throw_bad_input(file.string(),
-                  "line " + std::to_string(line) + ": bad " + column + " '" + s + "'", kStoreFix);
-}
 
 void check_tensor_file(const fs::path& path, int64_t n, int size) {
   std::ifstream in(path, std::ios::binary);
@@ -173,7 +162,7 @@ SliceStore open_slice_store(const fs::path& dir) {
   const fs::path index_path = dir / "index.csv";
   if (!fs::is_regular_file(index_path))
     throw_bad_input(index_path.string(), "slice store index is missing", kStoreFix);
-  const io::CsvTable index = io::read_csv(index_path);
+  const CsvTable index = read_csv(index_path);
   const int c_row = index.column("row"), c_patient = index.column("patient"),
             c_grade = index.column("grade"), c_seq = index.column("sequence"),
             c_z = index.column("z"), c_rank = index.column("rank");
@@ -183,7 +172,7 @@ SliceStore open_slice_store(const fs::path& dir) {
   for (size_t r = 0; r < index.rows.size(); ++r) {
     const auto& f = index.rows[r];
     const int line = index.line[r];
-    const int row = to_int(f[size_t(c_row)], index_path, line, "row");
+    const int row = csv_int(f[size_t(c_row)], index.place(r, c_row), kStoreFix);
     io::Grade grade;
     try {
       grade = io::parse_grade(f[size_t(c_grade)]);
@@ -191,8 +180,9 @@ SliceStore open_slice_store(const fs::path& dir) {
       throw_bad_input(index_path.string(), "line " + std::to_string(line) + ": bad grade",
                       kStoreFix);
     }
-    SliceItem item{f[size_t(c_patient)], grade, to_int(f[size_t(c_z)], index_path, line, "z"),
-                   to_int(f[size_t(c_rank)], index_path, line, "rank")};
+    SliceItem item{f[size_t(c_patient)], grade,
+                   csv_int(f[size_t(c_z)], index.place(r, c_z), kStoreFix),
+                   csv_int(f[size_t(c_rank)], index.place(r, c_rank), kStoreFix)};
     const bool new_item = row == static_cast<int>(store.items.size());
     const bool repeat = !new_item && row + 1 == static_cast<int>(store.items.size());
     if (new_item) {

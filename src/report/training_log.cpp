@@ -2,9 +2,9 @@
 #include <cmath>
 #include <string>
 
+#include "common/csv.h"
 #include "common/error.h"
 #include "common/files.h"
-#include "eval/internal.h"
 #include "report/report.h"
 
 namespace gg::report {
@@ -17,41 +17,37 @@ constexpr const char* kHeader =
 }  // namespace
 
 std::vector<TrainingLogRow> read_training_log(const fs::path& csv) {
-  using eval::detail::parse_double;
   const std::string file = csv.string();
   const std::string fix = std::string("expected the header '") + kHeader +
                           "' and one row per iteration, as `gliomagrade train` writes";
-  const std::vector<std::string> lines = eval::detail::split_lines(read_file(csv));
-  if (lines.empty() || lines[0] != kHeader)
+  const std::vector<CsvRecord> records = parse_csv_records(read_file(csv), file);
+  const std::string header = records.empty() ? std::string() : csv_line(records[0].fields);
+  if (header != kHeader)
     throw_bad_input(file,
-                    "line 1: not a training-log header" +
-                        (lines.empty() ? std::string(" (empty file)") : ": '" + lines[0] + "'"),
+                    "line " + std::to_string(records.empty() ? 1 : records[0].line) +
+                        ": not a training-log header" +
+                        (records.empty() ? std::string(" (empty file)") : ": '" + header + "'"),
                     fix);
   std::vector<TrainingLogRow> rows;
-  std::vector<std::string> f;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    if (lines[i].empty()) continue;
-    const std::string at = "line " + std::to_string(i + 1) + ": ";
-    eval::detail::split_csv_line(lines[i], f);
+  for (size_t i = 1; i < records.size(); ++i) {
+    const std::vector<std::string>& f = records[i].fields;
+    const int line = records[i].line;
+    const std::string at = "line " + std::to_string(line) + ": ";
     if (f.size() != 8)
       throw_bad_input(file, at + std::to_string(f.size()) + " fields, expected 8", fix);
     TrainingLogRow r;
-    auto number = [&](size_t k, double& v) {
-      if (!parse_double(f[k], v) || !std::isfinite(v))
-        throw_bad_input(
-            file, at + "field " + std::to_string(k + 1) + " '" + f[k] + "' is not a finite number",
-            fix);
+    auto number = [&](size_t k) {
+      return csv_finite_double(f[k], {file, line, "field " + std::to_string(k + 1)}, fix);
     };
-    if (!eval::detail::parse_int(f[0], r.iteration) || !eval::detail::parse_int(f[1], r.epoch) ||
-        !eval::detail::parse_long(f[2], r.images))
+    if (!parse_int(f[0], r.iteration) || !parse_int(f[1], r.epoch) || !parse_long(f[2], r.images))
       throw_bad_input(file, at + "iteration, epoch and images must be integers", fix);
-    number(3, r.train_loss);
-    number(4, r.train_accuracy);
-    number(7, r.learning_rate);
+    r.train_loss = number(3);
+    r.train_accuracy = number(4);
+    r.learning_rate = number(7);
     r.has_val = !f[5].empty() || !f[6].empty();
     if (r.has_val) {
-      number(5, r.val_loss);
-      number(6, r.val_accuracy);
+      r.val_loss = number(5);
+      r.val_accuracy = number(6);
     } else {
       r.val_loss = r.val_accuracy = std::nan("");
     }

@@ -12,9 +12,9 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
-#include <sstream>
 #include <thread>
 
+#include "common/csv.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/progress.h"
@@ -61,27 +61,36 @@ std::string log_csv(const std::vector<LogRow>& rows) {
   return s;
 }
 
-std::vector<LogRow> parse_log_csv(const std::string& text) {
+// The log saved with a checkpoint, read back on resume. Throws kBadInput naming the file and the
+// line (and column, for a bad number) when it is not what log_csv wrote.
+std::vector<LogRow> parse_log_csv(const std::string& text, const std::string& file) {
+  const char* const fix = "the checkpoint is corrupt: start afresh in a new --out";
+  const std::vector<CsvRecord> records = parse_csv_records(text, file);
+  if (records.empty() || records[0].fields.size() != 8)
+    throw_bad_input(file, "line 1: not a training-log header", fix);
+  const std::vector<std::string>& names = records[0].fields;
   std::vector<LogRow> rows;
-  std::istringstream in(text);
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string cell;
-    while (std::getline(ss, cell, ',')) f.push_back(cell);
-    while (f.size() < 8) f.emplace_back();
+  for (size_t i = 1; i < records.size(); ++i) {
+    const std::vector<std::string>& f = records[i].fields;
+    const int line = records[i].line;
+    if (f.size() != 8)
+      throw_bad_input(
+          file,
+          "line " + std::to_string(line) + ": " + std::to_string(f.size()) + " fields, expected 8",
+          fix);
+    auto at = [&](size_t k) { return CsvPlace{file, line, names[k]}; };
     LogRow r{};
-    r.iteration = std::stoi(f[0]);
-    r.epoch = std::stoi(f[1]);
-    r.images = std::stol(f[2]);
-    r.train_loss = std::stod(f[3]);
-    r.train_accuracy = std::stod(f[4]);
+    r.iteration = csv_int(f[0], at(0), fix);
+    r.epoch = csv_int(f[1], at(1), fix);
+    r.images = csv_long(f[2], at(2), fix);
+    r.train_loss = csv_double(f[3], at(3), fix);
+    r.train_accuracy = csv_double(f[4], at(4), fix);
     r.has_val = !f[5].empty();
-    if (r.has_val) r.val_loss = std::stod(f[5]), r.val_accuracy = std::stod(f[6]);
-    r.learning_rate = std::stod(f[7]);
+    if (r.has_val) {
+      r.val_loss = csv_double(f[5], at(5), fix);
+      r.val_accuracy = csv_double(f[6], at(6), fix);
+    }
+    r.learning_rate = csv_double(f[7], at(7), fix);
     rows.push_back(r);
   }
   return rows;
@@ -256,7 +265,7 @@ bool load_checkpoint(model::GoogLeNet& net, torch::optim::SGD& opt, Checkpoint* 
       j.at("best_val_loss").is_null() ? INFINITY : j.at("best_val_loss").get<double>();
   ck->best_val_accuracy = j.at("best_val_accuracy");
   ck->best_iteration = j.at("best_iteration");
-  *log = parse_log_csv(read_file(dir / "log.csv"));
+  *log = parse_log_csv(read_file(dir / "log.csv"), (dir / "log.csv").string());
   return true;
 }
 

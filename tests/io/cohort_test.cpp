@@ -6,7 +6,6 @@
 
 #include "common/error.h"
 #include "common/files.h"
-#include "io/csv.h"
 #include "io/io.h"
 #include "testing/testing.h"
 
@@ -162,19 +161,6 @@ TEST(DiscoverCohortBadInput, MalformedManifestRows) {
   expect_bad_input([&] { discover_cohort(dir / "short.csv"); }, "short.csv", "line 2 has 3 fields");
   write_file_atomic(dir / "nocol.csv", "id,grade,t1,t2\nP,LGG,a.nii,a.nii\n");
   expect_bad_input([&] { discover_cohort(dir / "nocol.csv"); }, "nocol.csv", "no 'flair' column");
-}
-
-TEST(Csv, QuotesAndLineNumbers) {
-  TempDir dir;
-  write_file_atomic(dir / "t.csv", "a, b\n\"x,1\",\"say \"\"hi\"\"\"\n\n3,4\n");
-  const CsvTable t = read_csv(dir / "t.csv");
-  EXPECT_EQ(t.column("B"), 1);
-  ASSERT_EQ(t.rows.size(), 2u);
-  EXPECT_EQ(t.rows[0][0], "x,1");
-  EXPECT_EQ(t.rows[0][1], "say \"hi\"");
-  EXPECT_EQ(t.line[1], 4);
-  EXPECT_EQ(csv_field("x,1"), "\"x,1\"");
-  EXPECT_EQ(csv_field("plain"), "plain");
 }
 
 // ---- value checks ----

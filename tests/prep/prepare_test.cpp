@@ -6,9 +6,9 @@
 #include <cstring>
 #include <limits>
 
+#include "common/csv.h"
 #include "common/error.h"
 #include "common/files.h"
-#include "io/csv.h"
 #include "io/io.h"
 #include "prep/prep.h"
 #include "prep_fixture.h"
@@ -67,7 +67,7 @@ TEST(PrepareCohort, WritesItemsInPatientOrderWithShiftedWindows) {
 TEST(PrepareCohort, IndexCsvHasOneLinePerItemAndSequence) {
   TempDir dir;
   prepare_cohort(tiny_cohort(dir / "data"), dir / "store", tiny_options());
-  const io::CsvTable t = io::read_csv(dir / "store/index.csv");
+  const CsvTable t = read_csv(dir / "store/index.csv");
   for (const char* c : {"row", "patient", "grade", "sequence", "z", "rank", "offset"})
     EXPECT_GE(t.column(c), 0) << c;
   ASSERT_EQ(t.rows.size(), 54u);
@@ -341,6 +341,25 @@ TEST(OpenSliceStore, CorruptStoresAreNamed) {
   fs::remove(dir / "store/store.json");
   EXPECT_THROW(open_slice_store(dir / "store"), Error);
   EXPECT_THROW(open_slice_store(dir / "nowhere"), Error);
+}
+
+TEST(OpenSliceStore, BadNumberInIndexNamesLineAndColumn) {
+  TempDir dir;
+  prepare_cohort(tiny_cohort(dir / "data"), dir / "store", tiny_options());
+  const fs::path index = dir / "store/index.csv";
+  std::string text = read_file(index);
+  const std::string row = "\n0,P1,LGG,t2,0,0,32\n";  // line 3
+  ASSERT_NE(text.find(row), std::string::npos);
+  text.replace(text.find(row), row.size(), "\n0,P1,LGG,t2,zero,0,32\n");
+  write_file_atomic(index, text);
+  try {
+    open_slice_store(dir / "store");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kBadInput);
+    EXPECT_EQ(e.file(), index.string());
+    EXPECT_EQ(e.problem(), "line 3: z 'zero' is not an integer");
+  }
 }
 
 }  // namespace
