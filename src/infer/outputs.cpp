@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/csv.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "explain/explain.h"
@@ -204,14 +205,25 @@ void write_patient_outputs(const PatientPrediction& p, const fs::path& bundle_di
 std::string predictions_csv(const std::vector<PatientPrediction>& predictions) {
   std::string s =
       "id,true_grade,grade,vote_hard_score,vote_soft,p_t1,p_t2,p_flair,slice_choice,centre_z,"
-      "confidence\n";
+      "confidence,gradcam_mass_in_tumour_t1,gradcam_mass_in_tumour_t2,"
+      "gradcam_mass_in_tumour_flair,tumour_share\n";
   for (const auto& p : predictions) {
+    // Grad-CAM's mass on the tumour per sequence, and the tumour's share of the slice (chance):
+    // empty without a mask or heatmap.
+    std::string mass[3], share;
+    for (size_t k = 0; k < 3; ++k) {
+      const auto& o = p.sequences[k].heatmap_on_tumour;
+      if (!o) continue;
+      if (std::isfinite(o->mass_inside)) mass[k] = fmt::format("{:.4g}", o->mass_inside);
+      share = fmt::format("{:.4g}", o->tumour_share);
+    }
     s += fmt::format(
-        "{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{},{},{}\n", p.id,
+        "{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{},{},{},{},{},{},{}\n", csv_field(p.id),
         io::grade_name(p.true_grade), io::grade_name(p.grade), p.vote_hard_score, p.vote_soft,
         p.sequences[0].p_hgg, p.sequences[1].p_hgg, p.sequences[2].p_hgg,
         p.choice == SliceChoice::kUser ? "user" : slice_choice_name(p.choice), p.centre_z,
-        p.choice == SliceChoice::kAuto ? fmt::format("{:.4g}", p.location.confidence) : "");
+        p.choice == SliceChoice::kAuto ? fmt::format("{:.4g}", p.location.confidence) : "", mass[0],
+        mass[1], mass[2], share);
   }
   return s;
 }

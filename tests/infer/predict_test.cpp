@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/csv.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "eval/eval.h"
@@ -295,7 +296,28 @@ TEST(Outputs, JsonSummaryAndOverlaysAreWritten) {
   const std::string csv = predictions_csv({p});
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
             "id,true_grade,grade,vote_hard_score,vote_soft,p_t1,p_t2,p_flair,slice_choice,centre_z,"
-            "confidence");
+            "confidence,gradcam_mass_in_tumour_t1,gradcam_mass_in_tumour_t2,"
+            "gradcam_mass_in_tumour_flair,tumour_share");
+}
+
+// An id with a comma or a quote once broke predictions.csv (the id was written unquoted).
+TEST(Outputs, PredictionsCsvQuotesIdsAndReadsBack) {
+  PatientPrediction p;
+  p.id = "Smith, \"J\" 01";
+  p.true_grade = io::Grade::kHGG;
+  p.grade = io::Grade::kHGG;
+  p.choice = SliceChoice::kMask;
+  p.centre_z = 40;
+  explain::TumourOverlap o;
+  o.mass_inside = 0.25, o.tumour_share = 0.0625;
+  p.sequences[2].heatmap_on_tumour = o;
+  const CsvTable t = parse_csv(predictions_csv({p}), "predictions.csv");
+  ASSERT_EQ(t.rows.size(), 1u);
+  EXPECT_EQ(t.rows[0][size_t(t.column("id"))], p.id);
+  EXPECT_EQ(t.rows[0][size_t(t.column("slice_choice"))], "mask");
+  EXPECT_EQ(t.rows[0][size_t(t.column("gradcam_mass_in_tumour_t1"))], "");
+  EXPECT_EQ(t.rows[0][size_t(t.column("gradcam_mass_in_tumour_flair"))], "0.25");
+  EXPECT_EQ(t.rows[0][size_t(t.column("tumour_share"))], "0.0625");
 }
 
 }  // namespace
