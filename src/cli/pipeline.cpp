@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -14,6 +16,26 @@
 namespace gg::cli {
 
 namespace {
+
+// The tumour masks the store was prepared from (store.json's inputs), where they are still on
+// disk with the recorded sha256; others are left out (the report then scores fewer patients).
+std::map<std::string, fs::path> store_masks(const prep::SliceStore& store) {
+  std::map<std::string, fs::path> masks;
+  const fs::path manifest = store.dir / "store.json";
+  if (!fs::exists(manifest)) return masks;
+  const auto j = nlohmann::json::parse(read_file(manifest), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("inputs") || !j["inputs"].is_array()) return masks;
+  for (const auto& input : j["inputs"]) {
+    const auto seg = input.value("files", nlohmann::json::object()).value("seg", nlohmann::json());
+    if (!seg.is_object() || !input.contains("id")) continue;
+    const fs::path path = seg.value("path", "");
+    std::error_code ec;
+    if (path.empty() || !fs::is_regular_file(path, ec)) continue;
+    if (sha256_file(path) != seg.value("sha256", "")) continue;
+    masks[input["id"].get<std::string>()] = path;
+  }
+  return masks;
+}
 
 fs::path executable_dir() {
   std::error_code ec;
@@ -154,8 +176,17 @@ void write_report(const fs::path& bundle_dir, const eval::Evaluation& ev,
   in.table_markdown = eval::table_markdown(ev);
   in.config_json = config_json;
   in.sections = report::plot_evaluation(ev, logs, out_dir / "plots");
-  // Why the models decided: Grad-CAM of the last inception block for a few test patients.
+  // Why the models decided: Grad-CAM of the last inception block for a few test patients, and
+  // for every test patient whose mask is still at hand, how the heatmaps sit on the tumour.
   in.figures = explain::explain_examples(bundle_dir, store, split, part, out_dir / "gradcam", 4);
+  const auto localisation =
+      explain::heatmap_localisation(bundle_dir, store, split, part, store_masks(store));
+  if (!localisation.empty()) {
+    fs::create_directories(out_dir / "gradcam");
+    write_file_atomic(out_dir / "gradcam" / "localisation.csv",
+                      explain::localisation_csv(localisation));
+    in.table_markdown += "\n" + explain::localisation_markdown(localisation);
+  }
   report::write_report_html(in, out_dir / "report.html");
 }
 

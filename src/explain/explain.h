@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -85,9 +86,9 @@ double mass_inside(const Heatmap& heat, const std::vector<uint8_t>& inside);
 
 // How a heatmap sits on the tumour of its slice, with the two reference points that make its
 // mass fraction readable: a uniform map scores the tumour's share of the slice (chance), and a
-// map that follows the tumour exactly at Grad-CAM's resolution (each grid cell valued by its
-// tumour share, upsampled as Grad-CAM is) scores `tracking_map_mass`, the most a map covering the
-// whole tumour can reach at that resolution. A small tumour on a 7×7 grid caps it near 0.5.
+// map that follows the tumour at Grad-CAM's resolution (each grid cell valued by its tumour share,
+// upsampled as Grad-CAM is) scores `tracking_map_mass`: below 1 from the grid's coarseness alone,
+// and near 0.5 for a tumour of a few percent of the slice on a 7×7 grid.
 struct TumourOverlap {
   double mass_inside = std::numeric_limits<double>::quiet_NaN();  // NaN: heatmap all zero
   double tumour_share = 0;  // fraction of the slice's pixels that are tumour
@@ -111,5 +112,31 @@ std::vector<std::pair<std::string, fs::path>> explain_examples(const fs::path& b
                                                                const data::Split& split,
                                                                data::Part part,
                                                                const fs::path& out_dir, int n);
+
+// Grad-CAM scored against the tumour for every patient of `part` whose mask is in `masks`
+// (patient id -> mask file on the patient's FLAIR grid): each sequence model's heatmap of the
+// patient's largest-tumour slice (the mask's z*, which must be one of the store's slices).
+struct LocalisationRow {
+  std::string patient;
+  io::Grade grade = io::Grade::kUnknown;
+  io::Sequence sequence = io::Sequence::kT1;
+  double p_hgg = 0;
+  int explained_class = kHgg;  // the predicted class: the heatmap shows evidence for it
+  TumourOverlap overlap;
+  bool correct() const { return explained_class == (grade == io::Grade::kHGG ? kHgg : kLgg); }
+};
+// Throws as read_bundle_info, SliceModel and io::read_volume do (a mask that cannot be read is a
+// kBadInput naming it).
+std::vector<LocalisationRow> heatmap_localisation(const fs::path& bundle_dir,
+                                                  const prep::SliceStore& store,
+                                                  const data::Split& split, data::Part part,
+                                                  const std::map<std::string, fs::path>& masks);
+
+// One row per sequence over the correctly graded cases: count, mean mass inside the tumour beside
+// its chance and tumour-tracking references, and how often the peak lies in the tumour; with a
+// line on how to read it. Markdown; "" when there are no rows.
+std::string localisation_markdown(const std::vector<LocalisationRow>& rows);
+// One line per row (patient, grade, sequence, p_hgg, explained class, the TumourOverlap fields).
+std::string localisation_csv(const std::vector<LocalisationRow>& rows);
 
 }  // namespace gg::explain

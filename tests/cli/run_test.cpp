@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/csv.h"
 #include "common/files.h"
 #include "testing/testing.h"
 
@@ -39,6 +40,11 @@ TEST(RunCommand, WholeProtocolOnTinySyntheticCohort) {
   EXPECT_NE(r.output.find("| T1"), std::string::npos) << "the table is printed at the end";
   EXPECT_FALSE(fs::is_empty(out / "gradcam")) << "Grad-CAM overlays of test patients";
   EXPECT_NE(read_file(out / "report.html").find("Grad-CAM"), std::string::npos);
+  // Every test patient's heatmaps scored against its mask: one row per patient and sequence.
+  const CsvTable localisation = read_csv(out / "gradcam/localisation.csv");
+  ASSERT_FALSE(localisation.rows.empty());
+  EXPECT_EQ(localisation.rows.size() % 3, 0u);
+  EXPECT_NE(read_file(out / "report.html").find("Where the models look"), std::string::npos);
   EXPECT_NE(r.output.find("synthetic"), std::string::npos);
   const auto metrics = nlohmann::json::parse(read_file(out / "metrics.json"));
   EXPECT_FALSE(metrics.empty());
@@ -58,6 +64,7 @@ TEST(RunCommand, WholeProtocolOnTinySyntheticCohort) {
   ASSERT_EQ(e.exit_code, 0) << e.output;
   EXPECT_TRUE(fs::exists(dir / "eval/metrics.json"));
   EXPECT_TRUE(fs::exists(dir / "eval/report.html"));
+  EXPECT_TRUE(fs::exists(dir / "eval/gradcam/localisation.csv")) << "masks found via store.json";
   // Same seed, same data: the separately trained bundle scores exactly as the run's.
   EXPECT_EQ(read_file(dir / "eval/predictions.csv"), read_file(out / "predictions.csv"));
 }

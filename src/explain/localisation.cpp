@@ -1,0 +1,121 @@
+// Grad-CAM against the tumour masks of a split's patients: the run report's check of where the
+// models look.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <map>
+
+#include "common/csv.h"
+#include "common/error.h"
+#include "explain/explain.h"
+#include "io/io.h"
+#include "train/train.h"
+
+namespace gg::explain {
+
+std::vector<LocalisationRow> heatmap_localisation(const fs::path& bundle_dir,
+                                                  const prep::SliceStore& store,
+                                                  const data::Split& split, data::Part part,
+                                                  const std::map<std::string, fs::path>& masks) {
+  // The store rows of each patient of `part`, by z.
+  std::map<std::string, std::map<int, int64_t>> rows_by_z;
+  std::map<std::string, io::Grade> grade;
+  for (int64_t i : split.items_in(part)) {
+    const auto& item = store.items[size_t(i)];
+    if (!masks.count(item.patient)) continue;
+    rows_by_z[item.patient][item.z] = i;
+    grade[item.patient] = item.grade;
+  }
+  std::vector<LocalisationRow> out;
+  if (rows_by_z.empty()) return out;
+  const train::BundleInfo info = train::read_bundle_info(bundle_dir);
+  std::vector<SliceModel> models;
+  std::vector<io::Sequence> seqs;
+  for (const auto& s : info.sequences) {
+    seqs.push_back(io::parse_sequence(s));
+    models.emplace_back(bundle_dir / (s + ".pt"), info.variant);
+  }
+  const int size = store.size;
+  std::vector<uint8_t> slice(size_t(size) * size_t(size));
+  for (const auto& [patient, by_z] : rows_by_z) {
+    const fs::path& mask_file = masks.at(patient);
+    io::Volume seg = io::read_volume(mask_file);
+    const int z_star = prep::largest_tumour_slice(seg);
+    const auto row = by_z.find(z_star);
+    if (row == by_z.end())
+      throw_bad_input(mask_file.string(),
+                      fmt::format("the largest tumour slice z {} is not among the slice store's "
+                                  "slices of patient {}",
+                                  z_star, patient),
+                      "give the masks the store was prepared from");
+    // The whole tumour at z*, resized as the store's slices are (kept where at least half of a
+    // pixel is tumour).
+    for (float& v : seg.voxels) v = v > 0 ? 1.0f : 0.0f;
+    std::vector<uint8_t> tumour = prep::axial_slice_u8(seg, z_star, size);
+    for (uint8_t& v : tumour) v = v >= 128 ? 1 : 0;
+    for (size_t m = 0; m < models.size(); ++m) {
+      prep::read_slices(store, seqs[m], {row->second}, slice.data());
+      const Heatmap heat = models[m].grad_cam(slice.data(), size);
+      LocalisationRow r;
+      r.patient = patient;
+      r.grade = grade[patient];
+      r.sequence = seqs[m];
+      r.p_hgg = heat.p_hgg;
+      r.explained_class = heat.target_class;
+      r.overlap = tumour_overlap(heat, tumour);
+      out.push_back(r);
+    }
+  }
+  return out;
+}
+
+std::string localisation_markdown(const std::vector<LocalisationRow>& rows) {
+  if (rows.empty()) return "";
+  std::string md =
+      "## Where the models look: Grad-CAM against the tumour masks\n\n"
+      "Correctly graded test patients, largest-tumour slice. 'mass inside' is the share of the "
+      "heatmap's mass on tumour pixels; a uniform map scores 'chance' (the tumour's share of the "
+      "slice); a map that follows the tumour on Grad-CAM's 7x7 grid (each cell weighted by its "
+      "tumour share) scores 'tracking map': the grid's coarseness alone keeps that below 1. "
+      "Evidence outside the mask (mass "
+      "effect, oedema beyond it) lowers the figure without the model being wrong.\n\n"
+      "| sequence | correct / patients | mass inside | chance | tracking map | peak inside "
+      "tumour |\n|---|---|---|---|---|---|\n";
+  for (io::Sequence seq : io::kSequences) {
+    int n = 0, correct = 0, peaks = 0;
+    double mass = 0, chance = 0, tracking = 0;
+    for (const auto& r : rows) {
+      if (r.sequence != seq) continue;
+      ++n;
+      if (!r.correct() || !std::isfinite(r.overlap.mass_inside)) continue;
+      ++correct;
+      mass += r.overlap.mass_inside, chance += r.overlap.tumour_share;
+      tracking += r.overlap.tracking_map_mass, peaks += r.overlap.peak_inside;
+    }
+    if (n == 0) continue;
+    if (correct == 0) {
+      md += fmt::format("| {} | 0 / {} | - | - | - | - |\n", io::sequence_name(seq), n);
+      continue;
+    }
+    md += fmt::format("| {} | {} / {} | {:.3f} | {:.3f} | {:.3f} | {} / {} |\n",
+                      io::sequence_name(seq), correct, n, mass / correct, chance / correct,
+                      tracking / correct, peaks, correct);
+  }
+  return md;
+}
+
+std::string localisation_csv(const std::vector<LocalisationRow>& rows) {
+  std::string s =
+      "patient,grade,sequence,p_hgg,explains,mass_inside,chance_mass_inside,"
+      "tracking_map_mass_inside,peak_inside,peak_distance_px\n";
+  for (const auto& r : rows)
+    s += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.patient),
+                     io::grade_name(r.grade), io::sequence_name(r.sequence), format_double(r.p_hgg),
+                     r.explained_class == kHgg ? "HGG" : "LGG",
+                     format_double(r.overlap.mass_inside), format_double(r.overlap.tumour_share),
+                     format_double(r.overlap.tracking_map_mass), r.overlap.peak_inside ? 1 : 0,
+                     format_double(r.overlap.peak_distance_px));
+  return s;
+}
+
+}  // namespace gg::explain
