@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -179,8 +180,20 @@ void write_report(const fs::path& bundle_dir, const eval::Evaluation& ev,
   // Why the models decided: Grad-CAM of the last inception block for a few test patients, and
   // for every test patient whose mask is still at hand, how the heatmaps sit on the tumour.
   in.figures = explain::explain_examples(bundle_dir, store, split, part, out_dir / "gradcam", 4);
-  const auto localisation =
-      explain::heatmap_localisation(bundle_dir, store, split, part, store_masks(store));
+  const auto masks = store_masks(store);
+  std::set<std::string> patients, unscored;
+  for (int64_t i : split.items_in(part)) {
+    const std::string& patient = store.items[size_t(i)].patient;
+    patients.insert(patient);
+    if (!masks.count(patient)) unscored.insert(patient);
+  }
+  if (!unscored.empty())
+    fmt::print(stderr,
+               "notice: Grad-CAM against the tumour masks: {} of the {} patients' masks are not at "
+               "the paths store.json records (moved or changed since `prepare`); they are left "
+               "out of gradcam/localisation.csv\n",
+               unscored.size(), patients.size());
+  const auto localisation = explain::heatmap_localisation(bundle_dir, store, split, part, masks);
   if (!localisation.empty()) {
     fs::create_directories(out_dir / "gradcam");
     write_file_atomic(out_dir / "gradcam" / "localisation.csv",

@@ -123,6 +123,10 @@ struct LocalisationRow {
   double p_hgg = 0;
   int explained_class = kHgg;  // the predicted class: the heatmap shows evidence for it
   TumourOverlap overlap;
+  // P(HGG) of the same slice with the tumour blanked out (its pixels set to the median of the
+  // slice's other tissue, pixels >= 10): near the LGG side when the evidence is in the tumour,
+  // still high when the model reads HGG from outside the mask (mass effect, oedema beyond it).
+  double p_hgg_tumour_blanked = 0;
   bool correct() const { return explained_class == (grade == io::Grade::kHGG ? kHgg : kLgg); }
 };
 // Throws as read_bundle_info, SliceModel and io::read_volume do (a mask that cannot be read is a
@@ -133,8 +137,9 @@ std::vector<LocalisationRow> heatmap_localisation(const fs::path& bundle_dir,
                                                   const std::map<std::string, fs::path>& masks);
 
 // One row per sequence over the correctly graded cases: count, mean mass inside the tumour beside
-// its chance and tumour-tracking references, and how often the peak lies in the tumour; with a
-// line on how to read it. Markdown; "" when there are no rows.
+// its chance and tumour-tracking references, how often the peak lies in the tumour, and how many
+// HGG calls survive blanking the tumour; with a paragraph on how to read it. Markdown; "" when
+// there are no rows.
 std::string localisation_markdown(const std::vector<LocalisationRow>& rows);
 // One line per row (patient, grade, sequence, p_hgg, explained class, the TumourOverlap fields).
 std::string localisation_csv(const std::vector<LocalisationRow>& rows);

@@ -2,6 +2,7 @@
 // models look.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -12,6 +13,28 @@
 #include "train/train.h"
 
 namespace gg::explain {
+
+namespace {
+
+// The slice with its tumour pixels set to the median of its other tissue (pixels >= 10, which
+// leaves out the background).
+std::vector<uint8_t> blank_tumour(const std::vector<uint8_t>& slice,
+                                  const std::vector<uint8_t>& tumour) {
+  std::vector<uint8_t> tissue;
+  for (size_t i = 0; i < slice.size(); ++i)
+    if (!tumour[i] && slice[i] >= 10) tissue.push_back(slice[i]);
+  uint8_t fill = 0;
+  if (!tissue.empty()) {
+    std::nth_element(tissue.begin(), tissue.begin() + long(tissue.size() / 2), tissue.end());
+    fill = tissue[tissue.size() / 2];
+  }
+  std::vector<uint8_t> out = slice;
+  for (size_t i = 0; i < out.size(); ++i)
+    if (tumour[i]) out[i] = fill;
+  return out;
+}
+
+}  // namespace
 
 std::vector<LocalisationRow> heatmap_localisation(const fs::path& bundle_dir,
                                                   const prep::SliceStore& store,
@@ -63,6 +86,7 @@ std::vector<LocalisationRow> heatmap_localisation(const fs::path& bundle_dir,
       r.p_hgg = heat.p_hgg;
       r.explained_class = heat.target_class;
       r.overlap = tumour_overlap(heat, tumour);
+      r.p_hgg_tumour_blanked = models[m].predict(blank_tumour(slice, tumour).data(), 1, size)[0];
       out.push_back(r);
     }
   }
@@ -78,11 +102,13 @@ std::string localisation_markdown(const std::vector<LocalisationRow>& rows) {
       "slice); a map that follows the tumour on Grad-CAM's 7x7 grid (each cell weighted by its "
       "tumour share) scores 'tracking map': the grid's coarseness alone keeps that below 1. "
       "Evidence outside the mask (mass "
-      "effect, oedema beyond it) lowers the figure without the model being wrong.\n\n"
+      "effect, oedema beyond it) lowers the figure without the model being wrong; the last "
+      "column counts the correct HGG calls that stay HGG when the tumour is blanked out (set to "
+      "the slice's median tissue), i.e. that the model can make from outside the mask.\n\n"
       "| sequence | correct / patients | mass inside | chance | tracking map | peak inside "
-      "tumour |\n|---|---|---|---|---|---|\n";
+      "tumour | HGG without the tumour |\n|---|---|---|---|---|---|---|\n";
   for (io::Sequence seq : io::kSequences) {
-    int n = 0, correct = 0, peaks = 0;
+    int n = 0, correct = 0, peaks = 0, hgg = 0, hgg_kept = 0;
     double mass = 0, chance = 0, tracking = 0;
     for (const auto& r : rows) {
       if (r.sequence != seq) continue;
@@ -91,15 +117,17 @@ std::string localisation_markdown(const std::vector<LocalisationRow>& rows) {
       ++correct;
       mass += r.overlap.mass_inside, chance += r.overlap.tumour_share;
       tracking += r.overlap.tracking_map_mass, peaks += r.overlap.peak_inside;
+      if (r.explained_class == kHgg) ++hgg, hgg_kept += r.p_hgg_tumour_blanked >= 0.5;
     }
     if (n == 0) continue;
     if (correct == 0) {
-      md += fmt::format("| {} | 0 / {} | - | - | - | - |\n", io::sequence_name(seq), n);
+      md += fmt::format("| {} | 0 / {} | - | - | - | - | - |\n", io::sequence_name(seq), n);
       continue;
     }
-    md += fmt::format("| {} | {} / {} | {:.3f} | {:.3f} | {:.3f} | {} / {} |\n",
+    md += fmt::format("| {} | {} / {} | {:.3f} | {:.3f} | {:.3f} | {} / {} | {} |\n",
                       io::sequence_name(seq), correct, n, mass / correct, chance / correct,
-                      tracking / correct, peaks, correct);
+                      tracking / correct, peaks, correct,
+                      hgg ? fmt::format("{} / {}", hgg_kept, hgg) : std::string("-"));
   }
   return md;
 }
@@ -107,14 +135,15 @@ std::string localisation_markdown(const std::vector<LocalisationRow>& rows) {
 std::string localisation_csv(const std::vector<LocalisationRow>& rows) {
   std::string s =
       "patient,grade,sequence,p_hgg,explains,mass_inside,chance_mass_inside,"
-      "tracking_map_mass_inside,peak_inside,peak_distance_px\n";
+      "tracking_map_mass_inside,peak_inside,peak_distance_px,p_hgg_tumour_blanked\n";
   for (const auto& r : rows)
-    s += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.patient),
+    s += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.patient),
                      io::grade_name(r.grade), io::sequence_name(r.sequence), format_double(r.p_hgg),
                      r.explained_class == kHgg ? "HGG" : "LGG",
                      format_double(r.overlap.mass_inside), format_double(r.overlap.tumour_share),
                      format_double(r.overlap.tracking_map_mass), r.overlap.peak_inside ? 1 : 0,
-                     format_double(r.overlap.peak_distance_px));
+                     format_double(r.overlap.peak_distance_px),
+                     format_double(r.p_hgg_tumour_blanked));
   return s;
 }
 
