@@ -71,6 +71,14 @@ class SliceModel {
   std::unique_ptr<Impl> impl_;
 };
 
+// Every sequence model of a bundle directory, in model.json's order. Throws as
+// train::read_bundle_info and SliceModel do.
+struct BundleModels {
+  std::vector<io::Sequence> sequences;
+  std::vector<SliceModel> models;
+};
+BundleModels load_bundle_models(const fs::path& bundle_dir);
+
 // The heatmap over the slice: JET colours blended onto the grey image with per-pixel opacity
 // alpha·heat (cold regions show the plain MR slice). Returns BGR bytes, size×size×3.
 std::vector<uint8_t> overlay_bgr(const uint8_t* slice, const Heatmap& heat, double alpha = 0.5);

@@ -51,13 +51,9 @@ std::vector<LocalisationRow> heatmap_localisation(const fs::path& bundle_dir,
   }
   std::vector<LocalisationRow> out;
   if (rows_by_z.empty()) return out;
-  const train::BundleInfo info = train::read_bundle_info(bundle_dir);
-  std::vector<SliceModel> models;
-  std::vector<io::Sequence> seqs;
-  for (const auto& s : info.sequences) {
-    seqs.push_back(io::parse_sequence(s));
-    models.emplace_back(bundle_dir / (s + ".pt"), info.variant);
-  }
+  BundleModels bundle = load_bundle_models(bundle_dir);
+  const std::vector<io::Sequence>& seqs = bundle.sequences;
+  const std::vector<SliceModel>& models = bundle.models;
   const int size = store.size;
   std::vector<uint8_t> slice(size_t(size) * size_t(size));
   for (const auto& [patient, by_z] : rows_by_z) {

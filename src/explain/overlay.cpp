@@ -86,7 +86,6 @@ std::vector<std::pair<std::string, fs::path>> explain_examples(const fs::path& b
                                                                const data::Split& split,
                                                                data::Part part,
                                                                const fs::path& out_dir, int n) {
-  const train::BundleInfo info = train::read_bundle_info(bundle_dir);
   // The middle slice of each patient in `part`, HGG and LGG patients taken in turn.
   std::map<std::string, int64_t> middle;
   std::map<std::string, io::Grade> grade;
@@ -106,12 +105,9 @@ std::vector<std::pair<std::string, fs::path>> explain_examples(const fs::path& b
 
   std::vector<std::pair<std::string, fs::path>> out;
   if (chosen.empty()) return out;
-  std::vector<SliceModel> models;
-  std::vector<io::Sequence> seqs;
-  for (const auto& s : info.sequences) {
-    seqs.push_back(io::parse_sequence(s));
-    models.emplace_back(bundle_dir / (s + ".pt"), info.variant);
-  }
+  BundleModels bundle = load_bundle_models(bundle_dir);
+  const std::vector<io::Sequence>& seqs = bundle.sequences;
+  const std::vector<SliceModel>& models = bundle.models;
   const int size = store.size;
   for (const auto& patient : chosen) {
     std::vector<cv::Mat> panels;

@@ -9,6 +9,7 @@
 #include "explain/explain.h"
 #include "explain/upsample.h"
 #include "model/model.h"
+#include "train/train.h"
 
 namespace gg::explain {
 
@@ -157,6 +158,16 @@ std::vector<double> SliceModel::predict_with_cam(const uint8_t* slices, int64_t 
   cam->values = cam_from(activations, grads, size);
   cam->grid = int(activations.size(2));
   return p;
+}
+
+BundleModels load_bundle_models(const fs::path& bundle_dir) {
+  const train::BundleInfo info = train::read_bundle_info(bundle_dir);
+  BundleModels b;
+  for (const auto& s : info.sequences) {
+    b.sequences.push_back(io::parse_sequence(s));
+    b.models.emplace_back(bundle_dir / (s + ".pt"), info.variant);
+  }
+  return b;
 }
 
 }  // namespace gg::explain
