@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "cli/command.h"
+#include "common/csv.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/progress.h"
@@ -17,7 +18,7 @@ struct PredictArgs {
   fs::path t1, t2, flair, seg, cohort, model, out;
   std::string id;
   int slice = -1;
-  bool no_mask = false, no_gradcam = false;
+  bool no_mask = false, no_gradcam = false, keep_going = false;
   infer::PredictOptions options;
 };
 
@@ -82,6 +83,9 @@ void add_predict(CLI::App& app) {
       "--resample-mask", a->options.resample_mask,
       "Resample a mask on another grid into FLAIR's (nearest neighbour) instead of refusing it");
   c->add_flag("--no-gradcam", a->no_gradcam, "Skip the Grad-CAM heatmaps (faster)");
+  c->add_flag("--keep-going", a->keep_going,
+              "With --cohort: a patient with bad input is reported (stderr, failed.csv) and "
+              "skipped instead of stopping; the others are graded and the exit code is 3");
   c->add_option("--batch", a->options.batch_size, "Slices per forward pass")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -118,8 +122,18 @@ void add_predict(CLI::App& app) {
     const bool json_array = json_to_stdout && !a->cohort.empty();
     std::FILE* verdicts = json_to_stdout ? stderr : stdout;
     if (json_array) fmt::print("[\n");
+    std::vector<std::pair<std::string, Error>> failed;  // patient id, why
     for (const io::Case& patient : cases) {
-      infer::PatientPrediction p = predictor.predict(patient, a->options);
+      infer::PatientPrediction p;
+      try {
+        p = predictor.predict(patient, a->options);
+      } catch (const Error& e) {
+        if (!a->keep_going || e.code() != ExitCode::kBadInput) throw;
+        fmt::print(stderr, "skipped {}: {}\n", patient.id, format_error(e));
+        failed.emplace_back(patient.id, e);
+        progress.tick();
+        continue;
+      }
       if (stage)
         infer::write_patient_outputs(p, a->model, stage->path() / p.id);
       else
@@ -136,9 +150,21 @@ void add_predict(CLI::App& app) {
     if (json_array) fmt::print("]\n");
     if (stage) {
       write_file_atomic(stage->path() / "predictions.csv", infer::predictions_csv(all));
+      if (!failed.empty()) {
+        std::string csv = "id,file,problem,fix\n";
+        for (const auto& [id, e] : failed)
+          csv += csv_line({id, e.file(), e.problem(), e.fix()}) + "\n";
+        write_file_atomic(stage->path() / "failed.csv", csv);
+      }
       stage->commit();
       fmt::print("results: {}\n", a->out.string());
     }
+    if (!failed.empty())
+      throw Error(
+          ExitCode::kBadInput, "",
+          fmt::format("{} of {} patients could not be graded{}", failed.size(), cases.size(),
+                      stage ? " (listed in " + (a->out / "failed.csv").string() + ")" : ""),
+          "mend their inputs (each was reported above) and predict them again");
   });
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/csv.h"
 #include "common/files.h"
 #include "testing/testing.h"
 #include "tiny_run.h"
@@ -93,6 +94,36 @@ TEST(PredictCommand, WholeCohortWithoutMasks) {
   for (std::string f; fields.size() < 8 && std::getline(line, f, ',');) fields.push_back(f);
   ASSERT_EQ(fields.size(), 8u);
   for (int k = 4; k < 8; ++k) EXPECT_GT(std::stod(fields[size_t(k)]), 0.0) << csv;
+}
+
+TEST(PredictCommand, KeepGoingGradesTheOthersAndListsTheFailures) {
+  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  testing::TempDir tmp;
+  const fs::path d = first_patient_dir();
+  write_file_atomic(tmp / "broken_t2.nii.gz", read_file(file_of(d, "t2")).substr(0, 200));
+  const auto row = [&](const std::string& id, const fs::path& t2) {
+    return id + "," + file_of(d, "t1").string() + "," + t2.string() + "," +
+           file_of(d, "flair").string() + "\n";
+  };
+  write_file_atomic(tmp / "cohort.csv", "id,t1,t2,flair\n" + row("good", file_of(d, "t2")) +
+                                            row("bad", tmp / "broken_t2.nii.gz"));
+  const std::string args = "--quiet predict --cohort " + q(tmp / "cohort.csv") +
+                           " --no-gradcam --model " + q(tiny_results() / "model") + " --out ";
+  // Without --keep-going the first bad patient stops everything, and nothing is written.
+  auto r = run_cli(args + q(tmp / "strict"));
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "strict"));
+  r = run_cli(args + q(tmp / "pred") + " --keep-going");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("1 of 2 patients could not be graded"), std::string::npos) << r.output;
+  const CsvTable graded = read_csv(tmp / "pred/predictions.csv");
+  ASSERT_EQ(graded.rows.size(), 1u);
+  EXPECT_EQ(graded.rows[0][0], "good");
+  const CsvTable failed = read_csv(tmp / "pred/failed.csv");
+  ASSERT_EQ(failed.rows.size(), 1u);
+  EXPECT_EQ(failed.rows[0][0], "bad");
+  EXPECT_NE(failed.rows[0][1].find("broken_t2.nii.gz"), std::string::npos);
+  EXPECT_FALSE(failed.rows[0][2].empty()) << "what is wrong";
 }
 
 TEST(PredictCommand, BadInputsAreOneLineErrorsWithExitCode3AndNothingWritten) {
