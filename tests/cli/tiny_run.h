@@ -1,9 +1,14 @@
 // The tiny `run` shared by the predict and export end-to-end tests: its synthetic cohort
-// (results/cohort) and model bundle (results/model), made once per test binary.
+// (results/cohort) and model bundle (results/model), made once per build (fixture cache).
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "testing/fixture_cache.h"
 #include "testing/testing.h"
 
 namespace gg {
@@ -15,16 +20,33 @@ inline bool have_weights() {
 }
 
 // One tiny run shared by the predict and export tests (~20 s): results/cohort and results/model.
+// Built once per build of gliomagrade (testing/fixture_cache.h) and shared by every test process:
+// read-only (tests that edit a bundle copy it first).
 inline const fs::path& tiny_results() {
-  static testing::TempDir* dir = new testing::TempDir;
   static const fs::path results = [] {
-    const fs::path out = *dir / "results";
-    const auto r = testing::run_cli(
-        "--quiet run --out '" + out.string() +
-        "' --synth-lgg 3 --synth-hgg 3 --synth-size 64,64,40 --slices 4 --epochs 1 --batch 6 "
-        "--freeze 4 --seed 3");
-    if (r.exit_code != 0) ADD_FAILURE() << r.output;
-    return out;
+    const std::string options =
+        " --synth-lgg 3 --synth-hgg 3 --synth-size 64,64,40 --slices 4 --epochs 1 --batch 6 "
+        "--freeze 4 --seed 3";
+    // The run reads the pretrained weights too (found beside the executable or through these).
+    std::string params = "run" + options + "\nweights " +
+                         testing::optional_file_fingerprint(testing::shared_dir() / "weights" /
+                                                            "bvlc_googlenet.caffemodel");
+    for (const char* var : {"GLIOMAGRADE_WEIGHTS", "GLIOMAGRADE_WEIGHTS_DIR"})
+      params += std::string("\n") + var + "=" + (std::getenv(var) ? std::getenv(var) : "");
+    try {
+      const fs::path entry = testing::cached_fixture(
+          "cli_tiny_run", params,
+          [&](const fs::path& dir) {
+            const auto r = testing::run_cli("--quiet run --out '" + (dir / "results").string() +
+                                            "'" + options);
+            if (r.exit_code != 0) throw std::runtime_error(r.output);
+          },
+          testing::exe_path());
+      return entry / "results";
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "the tiny run failed: " << e.what();
+      return (*new testing::TempDir) / "results";  // absent: the tests fail on it
+    }
   }();
   return results;
 }

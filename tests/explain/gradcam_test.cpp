@@ -3,7 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <memory>
 #include <numeric>
+#include <set>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -18,7 +21,10 @@ namespace {
 
 fs::path bvlc_weights() { return testing::shared_dir() / "weights" / "bvlc_googlenet.caffemodel"; }
 
-// A FLAIR model fine-tuned on a tiny, easy synthetic cohort (built once: ~40 s on 2 cores).
+// A FLAIR model fine-tuned on a tiny, easy synthetic cohort (~40 s on 2 cores to build). The
+// cohort, store and trained bundle are built once per build of this binary
+// (testing/fixture_cache.h) and shared read-only; the bundle is copied into `dir` per process,
+// because tests write model.json into it.
 struct Trained {
   testing::TempDir dir;
   std::vector<io::Case> cases;
@@ -28,31 +34,42 @@ struct Trained {
 };
 
 Trained& trained() {
-  static Trained* t = [] {
-    auto* x = new Trained;
-    synth::SynthOptions so;
-    so.lgg = 5, so.hgg = 5, so.seed = 21, so.difficulty = 0.0;
-    so.size = {80, 80, 52};
-    so.spacing_mm = synth::default_spacing_mm(so.size);
-    so.reoriented_fraction = 0;
-    so.show_progress = false;
-    x->cases = synth::generate_cohort(x->dir / "cohort", so);
-    prep::PrepareOptions po;
-    po.slices = 3;
-    po.show_progress = false;
-    x->store = prep::prepare_cohort(x->cases, x->dir / "store", po);
+  // Destroyed at exit, so the per-process copy of the bundle is removed.
+  static const std::unique_ptr<Trained> t = [] {
+    auto x = std::make_unique<Trained>();
     data::SplitOptions sp;
     sp.train = 0.6, sp.val = 0.2, sp.test = 0.2, sp.seed = 2;
+    const fs::path entry = testing::cached_fixture(
+        "explain_trained_flair",
+        "lgg 5 hgg 5 seed 21 size 80x80x52 slices 3 split 2 epochs 4\nweights " +
+            testing::optional_file_fingerprint(bvlc_weights()),
+        [&](const fs::path& dir) {
+          synth::SynthOptions so;
+          so.lgg = 5, so.hgg = 5, so.seed = 21, so.difficulty = 0.0;
+          so.size = {80, 80, 52};
+          so.spacing_mm = synth::default_spacing_mm(so.size);
+          so.reoriented_fraction = 0;
+          so.show_progress = false;
+          const auto cases = synth::generate_cohort(dir / "cohort", so);
+          prep::PrepareOptions po;
+          po.slices = 3;
+          po.show_progress = false;
+          const auto store = prep::prepare_cohort(cases, dir / "store", po);
+          const auto split = data::make_split(data::item_keys(store), sp);
+          train::TrainConfig c;
+          c.pretrained = bvlc_weights();
+          c.batch_size = 6;
+          c.epochs = 4;
+          c.learning_rate = 1e-3;
+          c.freeze_stages = 3;
+          c.show_progress = false;
+          train::train_sequence(store, split, io::Sequence::kFlair, c, dir / "bundle", false);
+        });
+    x->cases = io::discover_cohort(entry / "cohort");
+    x->store = prep::open_slice_store(entry / "store");
     x->split = data::make_split(data::item_keys(x->store), sp);
-    train::TrainConfig c;
-    c.pretrained = bvlc_weights();
-    c.batch_size = 6;
-    c.epochs = 4;
-    c.learning_rate = 1e-3;
-    c.freeze_stages = 3;
-    c.show_progress = false;
     x->bundle = x->dir / "bundle";
-    train::train_sequence(x->store, x->split, io::Sequence::kFlair, c, x->bundle, false);
+    fs::copy(entry / "bundle", x->bundle, fs::copy_options::recursive);
     return x;
   }();
   return *t;
@@ -74,13 +91,11 @@ std::vector<uint8_t> tumour_at(const Trained& t, int64_t row) {
 
 // Issue 5 asks that "most of the heatmap's mass lies inside the tumour" for cases the model gets
 // right. That does NOT hold for this model (nor for the demo's full-size models), and this test
-// does not pretend it does. It asserts what does hold and makes the mass readable:
-//  - the heatmap's mass inside the tumour is far above chance (a uniform map scores the tumour's
-//    share of the slice), and
-//  - the tumour-tracking reference (the best a map covering the whole tumour can do on the 7x7
-//    grid) is itself near or under one half for tumours of a few percent of the slice, so the
-//    criterion asks for maps sharper than the tumour at Grad-CAM's resolution.
-// It prints every case's numbers for the record.
+// does not pretend it does. It asserts what does hold, the mass inside the tumour well above
+// chance (a uniform map scores the tumour's share of the slice), and prints every case's figures
+// beside the tumour-tracking reference: a map that follows the tumour on the 7x7 grid, which
+// itself keeps under half its mass inside tumours this small. Measured here (9 correct cases):
+// mass inside 0.088, chance 0.037 (x2.3), tracking map 0.419.
 TEST(GradCam, HeatmapMassConcentratesOnTheTumourOfCorrectCases) {
   if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
   Trained& t = trained();
@@ -118,6 +133,55 @@ TEST(GradCam, HeatmapMassConcentratesOnTheTumourOfCorrectCases) {
       correct, mass, chance, mass / chance, tracking, peaks_inside, peaks_near, majority);
   EXPECT_GT(mass, 1.8 * chance) << "the heatmap should favour the tumour well above chance";
   EXPECT_GT(tracking, chance);
+}
+
+TEST(GradCam, LocalisationScoresEveryTestPatientWithAMask) {
+  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
+  Trained& t = trained();
+  train::BundleInfo info;  // the bundle holds FLAIR only
+  info.slices = 3;
+  info.sequences = {"flair"};
+  train::write_bundle_info(info, t.bundle);
+  std::map<std::string, fs::path> masks;
+  for (const auto& c : t.cases) masks[c.id] = c.seg;
+  const auto rows = heatmap_localisation(t.bundle, t.store, t.split, data::Part::kVal, masks);
+  std::set<std::string> val_patients;
+  for (int64_t i : t.split.items_in(data::Part::kVal))
+    val_patients.insert(t.store.items[size_t(i)].patient);
+  ASSERT_EQ(rows.size(), val_patients.size());
+  for (const auto& r : rows) {
+    EXPECT_TRUE(val_patients.count(r.patient)) << r.patient;
+    EXPECT_EQ(r.sequence, io::Sequence::kFlair);
+    EXPECT_GT(r.overlap.tumour_share, 0.0) << "scored at the largest-tumour slice";
+    EXPECT_TRUE(r.overlap.mass_inside >= 0 && r.overlap.mass_inside <= 1);
+    EXPECT_TRUE(r.p_hgg_tumour_blanked >= 0 && r.p_hgg_tumour_blanked <= 1);
+    EXPECT_NE(r.p_hgg_tumour_blanked, r.p_hgg) << "blanking the tumour changes the input";
+  }
+  const std::string md = localisation_markdown(rows);
+  EXPECT_NE(md.find("| flair | "), std::string::npos) << md;
+  EXPECT_EQ(localisation_csv(rows).find("patient,grade,sequence,"), 0u);
+  // A patient without a mask is left out.
+  masks.erase(*val_patients.begin());
+  EXPECT_EQ(heatmap_localisation(t.bundle, t.store, t.split, data::Part::kVal, masks).size(),
+            val_patients.size() - 1);
+}
+
+TEST(Localisation, MarkdownAveragesCorrectCasesOnly) {
+  std::vector<LocalisationRow> rows(3);
+  for (auto& r : rows) r.sequence = io::Sequence::kT2, r.grade = io::Grade::kHGG;
+  rows[0].explained_class = kHgg, rows[0].overlap.mass_inside = 0.2;
+  rows[0].overlap.tumour_share = 0.05, rows[0].overlap.tracking_map_mass = 0.5;
+  rows[0].overlap.peak_inside = true, rows[0].p_hgg_tumour_blanked = 0.8;
+  rows[1] = rows[0];
+  rows[1].overlap.mass_inside = 0.4, rows[1].overlap.peak_inside = false;
+  rows[1].p_hgg_tumour_blanked = 0.3;
+  rows[2] = rows[0];
+  rows[2].explained_class = kLgg, rows[2].overlap.mass_inside = 0.9;  // wrong: not averaged
+  const std::string md = localisation_markdown(rows);
+  EXPECT_NE(md.find("| t2 | 2 / 3 | 0.300 | 0.050 | 0.500 | 1 / 2 | 1 / 2 |"), std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("| t1 |"), std::string::npos) << "no rows, no line";
+  EXPECT_EQ(localisation_markdown({}), "");
 }
 
 TEST(GradCam, HeatmapIsNormalisedAndMatchesPredict) {

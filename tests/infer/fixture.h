@@ -1,11 +1,13 @@
 // Shared by the infer tests: a small synthetic cohort on disk and an untrained test bundle
-// (ImageNet GoogLeNet + a fresh 2-class head per sequence), each built once per test binary.
+// (ImageNet GoogLeNet + a fresh 2-class head per sequence), each built once per build of the test
+// binary.
 #pragma once
 
 #include <torch/torch.h>
 
 #include "model/model.h"
 #include "synth/synth.h"
+#include "testing/fixture_cache.h"
 #include "testing/testing.h"
 #include "train/train.h"
 
@@ -37,8 +39,10 @@ inline void write_test_bundle(const fs::path& dir, int slices = kSlices) {
   train::write_bundle_info(info, dir);
 }
 
+// Built once per build of the test binary (testing/fixture_cache.h) and shared read-only by every
+// test process (tests that edit the bundle copy it first).
 struct SharedData {
-  testing::TempDir dir;
+  fs::path dir;                 // the cache entry: cohort/, bundle/
   std::vector<io::Case> cases;  // 2 LGG + 2 HGG, 64x64x40, canonical orientation
   fs::path bundle;
 };
@@ -46,16 +50,22 @@ struct SharedData {
 inline SharedData& shared() {
   static SharedData* s = [] {
     auto* d = new SharedData;
-    synth::SynthOptions so;
-    so.lgg = 2, so.hgg = 2, so.seed = 11, so.difficulty = 0.0;
-    so.size = {64, 64, 40};
-    so.spacing_mm = synth::default_spacing_mm(so.size);
-    so.reoriented_fraction = 0;
-    so.threads = 2;
-    so.show_progress = false;
-    d->cases = synth::generate_cohort(d->dir / "cohort", so);
+    d->dir = testing::cached_fixture("infer_shared",
+                                     "lgg 2 hgg 2 seed 11 size 64x64x40\nweights " +
+                                         testing::optional_file_fingerprint(bvlc_weights()),
+                                     [](const fs::path& dir) {
+                                       synth::SynthOptions so;
+                                       so.lgg = 2, so.hgg = 2, so.seed = 11, so.difficulty = 0.0;
+                                       so.size = {64, 64, 40};
+                                       so.spacing_mm = synth::default_spacing_mm(so.size);
+                                       so.reoriented_fraction = 0;
+                                       so.threads = 2;
+                                       so.show_progress = false;
+                                       synth::generate_cohort(dir / "cohort", so);
+                                       if (have_weights()) write_test_bundle(dir / "bundle");
+                                     });
+    d->cases = io::discover_cohort(d->dir / "cohort");
     d->bundle = d->dir / "bundle";
-    if (have_weights()) write_test_bundle(d->bundle);
     return d;
   }();
   return *s;

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <string>
 
+#include "testing/fixture_cache.h"  // cached_fixture(): fixtures shared across test processes
+
 namespace gg::testing {
 
 namespace fs = std::filesystem;

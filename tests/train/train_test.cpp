@@ -10,6 +10,7 @@
 #include "common/files.h"
 #include "model/model.h"
 #include "synth/synth.h"
+#include "testing/fixture_cache.h"
 #include "testing/testing.h"
 
 namespace gg::train {
@@ -17,9 +18,10 @@ namespace {
 
 fs::path bvlc_weights() { return testing::shared_dir() / "weights" / "bvlc_googlenet.caffemodel"; }
 
-// One tiny cohort, store and split shared by the tests of this file (built once: ~10 s).
+// One tiny cohort, store and split shared by the tests of this file (~10 s to build): the cohort
+// and store are built once per build of this binary (testing/fixture_cache.h) and only read.
 struct TinyCohort {
-  testing::TempDir dir;
+  fs::path dir;  // the cache entry: cohort/, store/
   prep::SliceStore store;
   data::Split split;
 };
@@ -27,16 +29,20 @@ struct TinyCohort {
 TinyCohort& tiny_cohort() {
   static TinyCohort* c = [] {
     auto* t = new TinyCohort;
-    synth::SynthOptions so;
-    so.lgg = 8, so.hgg = 8, so.seed = 7, so.difficulty = 0.0;
-    so.size = {96, 96, 48};
-    so.spacing_mm = synth::default_spacing_mm(so.size);
-    so.show_progress = false;
-    const auto cases = synth::generate_cohort(t->dir / "cohort", so);
-    prep::PrepareOptions po;
-    po.slices = 4;
-    po.show_progress = false;
-    t->store = prep::prepare_cohort(cases, t->dir / "store", po);
+    t->dir = testing::cached_fixture(
+        "train_tiny_cohort", "lgg 8 hgg 8 seed 7 size 96x96x48 slices 4", [](const fs::path& dir) {
+          synth::SynthOptions so;
+          so.lgg = 8, so.hgg = 8, so.seed = 7, so.difficulty = 0.0;
+          so.size = {96, 96, 48};
+          so.spacing_mm = synth::default_spacing_mm(so.size);
+          so.show_progress = false;
+          const auto cases = synth::generate_cohort(dir / "cohort", so);
+          prep::PrepareOptions po;
+          po.slices = 4;
+          po.show_progress = false;
+          prep::prepare_cohort(cases, dir / "store", po);
+        });
+    t->store = prep::open_slice_store(t->dir / "store");
     const auto keys = data::item_keys(t->store);
     data::SplitOptions sp;
     sp.train = 0.5, sp.val = 0.25, sp.test = 0.25, sp.seed = 3;
