@@ -21,18 +21,7 @@ void make_patient(const fs::path& dir, const std::string& id, bool with_seg = tr
   if (with_seg) touch(dir / id / (id + "_seg.nii.gz"));
 }
 
-// Expects a kBadInput error whose file contains file_part and problem contains what_part.
-template <typename F>
-void expect_bad_input(F f, const std::string& file_part, const std::string& what_part) {
-  try {
-    f();
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ExitCode::kBadInput);
-    EXPECT_NE(e.file().find(file_part), std::string::npos) << e.file();
-    EXPECT_NE(e.problem().find(what_part), std::string::npos) << e.problem();
-  }
-}
+using testing::expect_bad_input;
 
 TEST(DiscoverCohort, Brats2019Layout) {
   TempDir dir;

@@ -187,15 +187,7 @@ TEST(PrepareCohort, AskingForPngsRebuildsAStoreWithout) {
 template <typename F>
 void expect_bad_input(const fs::path& root, F f, const std::string& file_part,
                       const std::string& what_part) {
-  try {
-    f();
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ExitCode::kBadInput);
-    EXPECT_NE(e.file().find(file_part), std::string::npos) << e.file();
-    EXPECT_NE(e.problem().find(what_part), std::string::npos) << e.problem();
-    EXPECT_EQ(format_error(e).find('\n'), std::string::npos);
-  }
+  gg::testing::expect_bad_input(f, file_part, what_part);
   EXPECT_EQ(entries(root), (std::vector<std::string>{"data"})) << "left something behind";
 }
 

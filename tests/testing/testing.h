@@ -2,9 +2,12 @@
 // directories that clean up after themselves, and running the CLI.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <string>
 
+#include "common/error.h"
 #include "testing/fixture_cache.h"  // cached_fixture(): fixtures shared across test processes
 
 namespace gg::testing {
@@ -40,5 +43,20 @@ struct CommandResult {
 CommandResult run_cli(const std::string& args);
 // The same, capturing stdout alone (stderr discarded): for output meant to be piped.
 CommandResult run_cli_stdout(const std::string& args);
+
+// Runs f() and expects a gg::Error of kind kBadInput whose file contains `file_part`, whose
+// problem contains `what_part`, and which prints as one line (what the CLI shows the user).
+template <typename F>
+void expect_bad_input(F&& f, const std::string& file_part, const std::string& what_part) {
+  try {
+    f();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kBadInput);
+    EXPECT_NE(e.file().find(file_part), std::string::npos) << e.file();
+    EXPECT_NE(e.problem().find(what_part), std::string::npos) << e.problem();
+    EXPECT_EQ(format_error(e).find('\n'), std::string::npos) << format_error(e);
+  }
+}
 
 }  // namespace gg::testing
