@@ -171,8 +171,14 @@ void write_summary_png(const PatientPrediction& p, const fs::path& png) {
             ? "no heatmap"
             : std::string("colour: regions supporting ") + (s.heatmap_class == 1 ? "HGG" : "LGG"),
         x, panel_top + panel + 18, 0.42, grey);
+    if (s.heatmap_on_tumour && std::isfinite(s.heatmap_on_tumour->mass_inside))
+      put(page,
+          fmt::format("heat inside the tumour {:.0f}% (chance {:.0f}%)",
+                      100 * s.heatmap_on_tumour->mass_inside,
+                      100 * s.heatmap_on_tumour->tumour_share),
+          x, panel_top + panel + 36, 0.42, grey);
   }
-  int y = panel_top + panel + 48;
+  int y = panel_top + panel + 62;
   put(page, "Slices: " + slice_sentence(p), margin, y, 0.45, black);
   y += 22;
   put(page,
