@@ -18,9 +18,11 @@ namespace gg::cli {
 
 namespace {
 
-// The tumour masks the store was prepared from (store.json's inputs), where they are still on
-// disk with the recorded sha256; others are left out (the report then scores fewer patients).
-std::map<std::string, fs::path> store_masks(const prep::SliceStore& store) {
+// The tumour masks of `patients` that the store was prepared from (store.json's inputs), where
+// they are still on disk with the recorded sha256; others are left out (the report then scores
+// fewer patients).
+std::map<std::string, fs::path> store_masks(const prep::SliceStore& store,
+                                            const std::set<std::string>& patients) {
   std::map<std::string, fs::path> masks;
   const fs::path manifest = store.dir / "store.json";
   if (!fs::exists(manifest)) return masks;
@@ -28,7 +30,9 @@ std::map<std::string, fs::path> store_masks(const prep::SliceStore& store) {
   if (!j.is_object() || !j.contains("inputs") || !j["inputs"].is_array()) return masks;
   for (const auto& input : j["inputs"]) {
     const auto seg = input.value("files", nlohmann::json::object()).value("seg", nlohmann::json());
-    if (!seg.is_object() || !input.contains("id")) continue;
+    if (!seg.is_object() || !input.contains("id") || !input["id"].is_string() ||
+        !patients.count(input["id"].get<std::string>()))
+      continue;
     const fs::path path = seg.value("path", "");
     std::error_code ec;
     if (path.empty() || !fs::is_regular_file(path, ec)) continue;
@@ -180,13 +184,11 @@ void write_report(const fs::path& bundle_dir, const eval::Evaluation& ev,
   // Why the models decided: Grad-CAM of the last inception block for a few test patients, and
   // for every test patient whose mask is still at hand, how the heatmaps sit on the tumour.
   in.figures = explain::explain_examples(bundle_dir, store, split, part, out_dir / "gradcam", 4);
-  const auto masks = store_masks(store);
   std::set<std::string> patients, unscored;
-  for (int64_t i : split.items_in(part)) {
-    const std::string& patient = store.items[size_t(i)].patient;
-    patients.insert(patient);
+  for (int64_t i : split.items_in(part)) patients.insert(store.items[size_t(i)].patient);
+  const auto masks = store_masks(store, patients);
+  for (const auto& patient : patients)
     if (!masks.count(patient)) unscored.insert(patient);
-  }
   if (!unscored.empty())
     fmt::print(stderr,
                "notice: Grad-CAM against the tumour masks: {} of the {} patients' masks are not at "

@@ -67,11 +67,7 @@ std::vector<LocalisationRow> heatmap_localisation(const fs::path& bundle_dir,
                                   "slices of patient {}",
                                   z_star, patient),
                       "give the masks the store was prepared from");
-    // The whole tumour at z*, resized as the store's slices are (kept where at least half of a
-    // pixel is tumour).
-    for (float& v : seg.voxels) v = v > 0 ? 1.0f : 0.0f;
-    std::vector<uint8_t> tumour = prep::axial_slice_u8(seg, z_star, size);
-    for (uint8_t& v : tumour) v = v >= 128 ? 1 : 0;
+    const std::vector<uint8_t> tumour = prep::tumour_slice_mask(std::move(seg), z_star, size);
     for (size_t m = 0; m < models.size(); ++m) {
       prep::read_slices(store, seqs[m], {row->second}, slice.data());
       const Heatmap heat = models[m].grad_cam(slice.data(), size);

@@ -122,11 +122,7 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
     }
     io::check_mask(seg, c.seg);
     p.choice = SliceChoice::kMask, p.centre_z = prep::largest_tumour_slice(seg);
-    // The whole-tumour mask at the centre slice, on the model's 224 grid (area resize of the
-    // binary mask, kept where at least half of a pixel is tumour).
-    for (float& v : seg.voxels) v = v > 0 ? 1.0f : 0.0f;
-    tumour_at_centre = prep::axial_slice_u8(seg, p.centre_z, p.size);
-    for (uint8_t& v : tumour_at_centre) v = v >= 128 ? 1 : 0;
+    tumour_at_centre = prep::tumour_slice_mask(std::move(seg), p.centre_z, p.size);
   } else {
     p.location = locate_tumour(flair, c.flair);
     p.choice = SliceChoice::kAuto, p.centre_z = p.location.centre_z;

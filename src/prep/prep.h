@@ -85,6 +85,11 @@ io::Volume normalise_intensities(const io::Volume& v, double low_percentile,
 // INTER_AREA), as uint8 round(255·value), row-major (row = y, column = x).
 std::vector<uint8_t> axial_slice_u8(const io::Volume& normalised, int z, int size);
 
+// The whole tumour (label > 0) of a mask at axial slice z, resized to size×size as the store's
+// slices are (area resize), kept where at least half of a pixel is tumour: 1 inside, 0 outside.
+// Takes the mask by value (pass it with std::move when done with it).
+std::vector<uint8_t> tumour_slice_mask(io::Volume seg, int z, int size);
+
 // Reads, checks, normalises and slices every case; writes (or reuses, if its key matches) the
 // store at out_dir. Every case needs a mask (seg) to locate the tumour. Checks per case: readable
 // 3-D volumes, the three sequences and the mask on one grid, mask labels in {0,1,2,4} and not

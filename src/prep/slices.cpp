@@ -117,4 +117,11 @@ std::vector<uint8_t> axial_slice_u8(const io::Volume& normalised, int z, int siz
   return internal::slice_u8(normalised, z, size, 0.0f, 1.0f);
 }
 
+std::vector<uint8_t> tumour_slice_mask(io::Volume seg, int z, int size) {
+  for (float& v : seg.voxels) v = v > 0 ? 1.0f : 0.0f;
+  std::vector<uint8_t> mask = axial_slice_u8(seg, z, size);
+  for (uint8_t& v : mask) v = v >= 128 ? 1 : 0;
+  return mask;
+}
+
 }  // namespace gg::prep

@@ -80,11 +80,7 @@ std::vector<uint8_t> tumour_at(const Trained& t, int64_t row) {
   const auto& item = t.store.items[size_t(row)];
   for (const auto& c : t.cases) {
     if (c.id != item.patient) continue;
-    io::Volume seg = io::read_volume(c.seg);
-    for (float& v : seg.voxels) v = v > 0 ? 1.0f : 0.0f;
-    auto slice = prep::axial_slice_u8(seg, item.z, t.store.size);
-    for (auto& v : slice) v = v >= 128;
-    return slice;
+    return prep::tumour_slice_mask(io::read_volume(c.seg), item.z, t.store.size);
   }
   throw std::runtime_error("no case " + item.patient);
 }

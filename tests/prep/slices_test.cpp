@@ -103,6 +103,21 @@ TEST(AxialSlice, SameSizeQuantisesTo255) {
   EXPECT_EQ(axial_slice_u8(n, 1, 2), (std::vector<uint8_t>{0, 128, 255, 64}));  // round(127.5)=128
 }
 
+TEST(TumourSliceMask, AnyLabelCountsAndHalfCoveredPixelsAreKept) {
+  // 4×4×2; slice 1 holds the labels below (x fastest). Resizing to 2×2 averages 2×2 blocks:
+  // 3/4, 0 / 2/4, 1/4 tumour -> kept where at least half is tumour.
+  std::vector<float> voxels(16, 0.0f);
+  for (float label : {4, 1, 0, 0,  //
+                      2, 0, 0, 0,  //
+                      2, 0, 1, 0,  //
+                      0, 2, 0, 0})
+    voxels.push_back(label);
+  const io::Volume seg = volume_of({4, 4, 2}, voxels);
+  EXPECT_EQ(tumour_slice_mask(seg, 1, 2), (std::vector<uint8_t>{1, 0, 1, 0}));
+  EXPECT_EQ(tumour_slice_mask(seg, 1, 4)[0], 1);
+  EXPECT_EQ(tumour_slice_mask(seg, 0, 2), std::vector<uint8_t>(4, 0));
+}
+
 TEST(AxialSlice, AreaDownsamplingAveragesBlocks) {
   // 4×4 slice of 2×2 blocks 0, 0.2, 0.6, 1.0 (rows are y, columns x): INTER_AREA to 2×2 averages
   // each block exactly.
