@@ -30,12 +30,14 @@ int resolve_threads(int requested, int64_t work) {
   return static_cast<int>(std::clamp<int64_t>(n, 1, std::max<int64_t>(1, work)));
 }
 
-// Runs body(i) for i in [0, n) on `threads` threads. The first exception stops the others from
-// taking new work and is rethrown here.
+// Runs body(i) for i in [0, n) on `threads` threads. A failure stops the others from taking new
+// work; the exception of the lowest failing index is rethrown, so that the error a user sees does
+// not depend on thread timing (indices are taken in order, and a taken one runs to completion).
 void parallel_for(int64_t n, int threads, const std::function<void(int64_t)>& body) {
   std::atomic<int64_t> next{0};
   std::atomic<bool> failed{false};
   std::exception_ptr error;
+  int64_t error_index = n;
   std::mutex error_mutex;
   auto worker = [&] {
     for (int64_t i; !failed && (i = next++) < n;) {
@@ -43,7 +45,8 @@ void parallel_for(int64_t n, int threads, const std::function<void(int64_t)>& bo
         body(i);
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mutex);
-        if (!failed.exchange(true)) error = std::current_exception();
+        failed = true;
+        if (i < error_index) error_index = i, error = std::current_exception();
       }
     }
   };

@@ -296,6 +296,22 @@ TEST_F(BadInput, TooManySlices) {
       "cannot take 17 slices");
 }
 
+// When every patient fails, the error names the first in order, whatever the threads' timing
+// (it used to name whichever failed first, so TooManySlices failed now and then under load).
+TEST_F(BadInput, ParallelFailuresReportTheFirstPatientInOrder) {
+  PrepareOptions o = tiny_options();
+  o.slices = 17;
+  o.threads = 3;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    try {
+      prepare_cohort(cases, dir / "store", o);
+      FAIL() << "no error";
+    } catch (const Error& e) {
+      ASSERT_NE(e.file().find("P1_seg.nii.gz"), std::string::npos) << "attempt " << attempt;
+    }
+  }
+}
+
 TEST_F(BadInput, OutputDirectoryHoldsSomethingElse) {
   write_file_atomic(dir / "store/notes.txt", "mine");
   try {
