@@ -123,11 +123,15 @@ std::vector<std::pair<std::string, fs::path>> explain_examples(const fs::path& b
 
 // Grad-CAM scored against the tumour for every patient of `part` whose mask is in `masks`
 // (patient id -> mask file on the patient's FLAIR grid): each sequence model's heatmap of the
-// patient's largest-tumour slice (the mask's z*, which must be one of the store's slices).
+// patient's largest-tumour slice (the mask's z*, which must be one of the store's slices). Only
+// slices of `part` are scored: when z* is in another part (the image split spreads a patient over
+// several), the patient's slice of `part` nearest to z* is used (z != z_largest in the row).
 struct LocalisationRow {
   std::string patient;
   io::Grade grade = io::Grade::kUnknown;
   io::Sequence sequence = io::Sequence::kT1;
+  int z = -1;          // the scored axial slice
+  int z_largest = -1;  // the mask's largest-tumour slice (== z unless it is in another part)
   double p_hgg = 0;
   int explained_class = kHgg;  // the predicted class: the heatmap shows evidence for it
   TumourOverlap overlap;
@@ -138,7 +142,8 @@ struct LocalisationRow {
   bool correct() const { return explained_class == (grade == io::Grade::kHGG ? kHgg : kLgg); }
 };
 // Throws as read_bundle_info, SliceModel and io::read_volume do (a mask that cannot be read is a
-// kBadInput naming it).
+// kBadInput naming it), and kBadInput naming the mask when its z* is none of the store's slices
+// of the patient (a mask the store was not prepared from).
 std::vector<LocalisationRow> heatmap_localisation(const fs::path& bundle_dir,
                                                   const prep::SliceStore& store,
                                                   const data::Split& split, data::Part part,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "common/csv.h"
 #include "common/error.h"
@@ -40,34 +41,44 @@ std::vector<LocalisationRow> heatmap_localisation(const fs::path& bundle_dir,
                                                   const prep::SliceStore& store,
                                                   const data::Split& split, data::Part part,
                                                   const std::map<std::string, fs::path>& masks) {
-  // The store rows of each patient of `part`, by z.
-  std::map<std::string, std::map<int, int64_t>> rows_by_z;
+  // Every store slice of each patient of `part` (to check the masks against the store), and the
+  // slices that are in `part` (the only ones that count as evidence: under the image split a
+  // patient's other slices may be training data).
+  std::map<std::string, std::set<int>> store_z;
+  std::map<std::string, std::map<int, int64_t>> part_rows_by_z;
   std::map<std::string, io::Grade> grade;
   for (int64_t i : split.items_in(part)) {
     const auto& item = store.items[size_t(i)];
     if (!masks.count(item.patient)) continue;
-    rows_by_z[item.patient][item.z] = i;
+    part_rows_by_z[item.patient][item.z] = i;
     grade[item.patient] = item.grade;
   }
+  for (const auto& item : store.items)
+    if (part_rows_by_z.count(item.patient)) store_z[item.patient].insert(item.z);
   std::vector<LocalisationRow> out;
-  if (rows_by_z.empty()) return out;
+  if (part_rows_by_z.empty()) return out;
   BundleModels bundle = load_bundle_models(bundle_dir);
   const std::vector<io::Sequence>& seqs = bundle.sequences;
   const std::vector<SliceModel>& models = bundle.models;
   const int size = store.size;
   std::vector<uint8_t> slice(size_t(size) * size_t(size));
-  for (const auto& [patient, by_z] : rows_by_z) {
+  for (const auto& [patient, by_z] : part_rows_by_z) {
     const fs::path& mask_file = masks.at(patient);
     io::Volume seg = io::read_volume(mask_file);
     const int z_star = prep::largest_tumour_slice(seg);
-    const auto row = by_z.find(z_star);
-    if (row == by_z.end())
+    if (!store_z[patient].count(z_star))
       throw_bad_input(mask_file.string(),
                       fmt::format("the largest tumour slice z {} is not among the slice store's "
                                   "slices of patient {}",
                                   z_star, patient),
                       "give the masks the store was prepared from");
-    const std::vector<uint8_t> tumour = prep::tumour_slice_mask(std::move(seg), z_star, size);
+    // The part's slice nearest to z* (z* itself unless it is in another part); ties go to the
+    // lower z.
+    auto row = by_z.begin();
+    for (auto it = by_z.begin(); it != by_z.end(); ++it)
+      if (std::abs(it->first - z_star) < std::abs(row->first - z_star)) row = it;
+    const int z = row->first;
+    const std::vector<uint8_t> tumour = prep::tumour_slice_mask(std::move(seg), z, size);
     for (size_t m = 0; m < models.size(); ++m) {
       prep::read_slices(store, seqs[m], {row->second}, slice.data());
       const Heatmap heat = models[m].grad_cam(slice.data(), size);
@@ -75,6 +86,8 @@ std::vector<LocalisationRow> heatmap_localisation(const fs::path& bundle_dir,
       r.patient = patient;
       r.grade = grade[patient];
       r.sequence = seqs[m];
+      r.z = z;
+      r.z_largest = z_star;
       r.p_hgg = heat.p_hgg;
       r.explained_class = heat.target_class;
       r.overlap = tumour_overlap(heat, tumour);
@@ -99,6 +112,21 @@ std::string localisation_markdown(const std::vector<LocalisationRow>& rows) {
       "the slice's median tissue), i.e. that the model can make from outside the mask.\n\n"
       "| sequence | correct / patients | mass inside | chance | tracking map | peak inside "
       "tumour | HGG without the tumour |\n|---|---|---|---|---|---|---|\n";
+  // Under the image split a patient's largest-tumour slice may be a training slice: such
+  // patients are scored at their nearest slice of the scored part instead, and we say so.
+  std::set<std::string> patients, shifted;
+  for (const auto& r : rows) {
+    patients.insert(r.patient);
+    if (r.z != r.z_largest) shifted.insert(r.patient);
+  }
+  if (!shifted.empty())
+    md.insert(md.find("| sequence"),
+              fmt::format("{} of the {} patients have their largest-tumour slice in another part "
+                          "of the split (the image split puts a patient's slices in several "
+                          "parts; a training slice is no test evidence): they are scored at "
+                          "their slice of the scored part nearest to it (columns z and z_largest "
+                          "of localisation.csv).\n\n",
+                          shifted.size(), patients.size()));
   for (io::Sequence seq : io::kSequences) {
     int n = 0, correct = 0, peaks = 0, hgg = 0, hgg_kept = 0;
     double mass = 0, chance = 0, tracking = 0;
@@ -126,12 +154,12 @@ std::string localisation_markdown(const std::vector<LocalisationRow>& rows) {
 
 std::string localisation_csv(const std::vector<LocalisationRow>& rows) {
   std::string s =
-      "patient,grade,sequence,p_hgg,explains,mass_inside,chance_mass_inside,"
+      "patient,grade,sequence,z,z_largest,p_hgg,explains,mass_inside,chance_mass_inside,"
       "tracking_map_mass_inside,peak_inside,peak_distance_px,p_hgg_tumour_blanked\n";
   for (const auto& r : rows)
-    s += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.patient),
-                     io::grade_name(r.grade), io::sequence_name(r.sequence), format_double(r.p_hgg),
-                     r.explained_class == kHgg ? "HGG" : "LGG",
+    s += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.patient),
+                     io::grade_name(r.grade), io::sequence_name(r.sequence), r.z, r.z_largest,
+                     format_double(r.p_hgg), r.explained_class == kHgg ? "HGG" : "LGG",
                      format_double(r.overlap.mass_inside), format_double(r.overlap.tumour_share),
                      format_double(r.overlap.tracking_map_mass), r.overlap.peak_inside ? 1 : 0,
                      format_double(r.overlap.peak_distance_px),

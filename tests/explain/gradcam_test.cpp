@@ -162,6 +162,64 @@ TEST(GradCam, LocalisationScoresEveryTestPatientWithAMask) {
             val_patients.size() - 1);
 }
 
+// Issue 13: under the image split a test patient's largest-tumour slice is usually a training
+// slice. The check scored it anyway (a training slice is no test evidence) and, finding it
+// missing from the part, blamed the user's masks. Now it scores the test slice nearest to z*.
+TEST(GradCam, LocalisationUnderTheImageSplitScoresOnlySlicesOfThePart) {
+  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
+  Trained& t = trained();
+  train::BundleInfo info;  // the bundle holds FLAIR only
+  info.slices = 3;
+  info.sequences = {"flair"};
+  train::write_bundle_info(info, t.bundle);
+  data::SplitOptions sp;
+  sp.by = data::SplitBy::kImage, sp.seed = 4;
+  const data::Split split = data::make_split(data::item_keys(t.store), sp);
+  std::map<std::string, fs::path> masks;
+  for (const auto& c : t.cases) masks[c.id] = c.seg;
+  const auto rows = heatmap_localisation(t.bundle, t.store, split, data::Part::kTest, masks);
+  std::set<std::pair<std::string, int>> test_slices;
+  for (int64_t i : split.items_in(data::Part::kTest))
+    test_slices.insert({t.store.items[size_t(i)].patient, t.store.items[size_t(i)].z});
+  ASSERT_FALSE(rows.empty());
+  int shifted = 0;
+  for (const auto& r : rows) {
+    EXPECT_TRUE(test_slices.count({r.patient, r.z})) << r.patient << " z " << r.z;
+    if (r.z == r.z_largest) continue;
+    ++shifted;
+    EXPECT_FALSE(test_slices.count({r.patient, r.z_largest})) << "z* is scored when in the part";
+  }
+  EXPECT_GT(shifted, 0) << "seed 4 must put some test patient's z* in another part";
+  const std::string md = localisation_markdown(rows);
+  EXPECT_NE(md.find("have their largest-tumour slice in another part"), std::string::npos) << md;
+  EXPECT_NE(localisation_csv(rows).find("z,z_largest"), std::string::npos);
+}
+
+// The error is meant for masks the store was not prepared from: z* outside the patient's slices.
+TEST(GradCam, LocalisationRefusesAMaskTheStoreWasNotPreparedFrom) {
+  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
+  Trained& t = trained();
+  train::BundleInfo info;  // the bundle holds FLAIR only
+  info.slices = 3;
+  info.sequences = {"flair"};
+  train::write_bundle_info(info, t.bundle);
+  const auto val = t.split.items_in(data::Part::kVal);
+  const std::string patient = t.store.items[size_t(val.at(0))].patient;
+  std::map<std::string, fs::path> masks;
+  for (const auto& c : t.cases) {
+    if (c.id != patient) continue;
+    io::Volume seg = io::read_volume(c.seg);
+    std::fill(seg.voxels.begin(), seg.voxels.end(), 0.0f);
+    seg.at(seg.size[0] / 2, seg.size[1] / 2, 0) = 1.0f;  // a tumour at z 0, far from the window
+    masks[patient] = t.dir / "other_seg.nii.gz";
+    io::write_volume(seg, masks[patient], true);
+  }
+  ASSERT_EQ(masks.size(), 1u);
+  testing::expect_bad_input(
+      [&] { heatmap_localisation(t.bundle, t.store, t.split, data::Part::kVal, masks); },
+      "other_seg.nii.gz", "is not among the slice store's slices of patient " + patient);
+}
+
 TEST(Localisation, MarkdownAveragesCorrectCasesOnly) {
   std::vector<LocalisationRow> rows(3);
   for (auto& r : rows) r.sequence = io::Sequence::kT2, r.grade = io::Grade::kHGG;
