@@ -20,20 +20,10 @@ struct SliceModel::Impl {
 
 namespace {
 
-// [n,3,size,size] float RGB in [0,1]: train::predict_items' batch (grey /255 replicated).
-torch::Tensor to_batch(const uint8_t* slices, int64_t n, int size) {
-  auto grey = torch::from_blob(const_cast<uint8_t*>(slices), {n, 1, size, size}, torch::kUInt8)
-                  .to(torch::kFloat32)
-                  .mul_(1.0f / 255.0f);
-  return grey.expand({n, 3, size, size}).contiguous();
-}
-
-// The network's input as predict_items builds it: the variant's normalisation, then channels-last
-// (oneDNN's fast layout; the weights are converted to it in the constructor).
+// The network's input as predict_items builds it (model::slices_to_input, channels-last).
 torch::Tensor network_input(const model::GoogLeNet& net, const uint8_t* slices, int64_t n,
                             int size) {
-  return net->normalise_input(to_batch(slices, n, size))
-      .contiguous(torch::MemoryFormat::ChannelsLast);
+  return model::slices_to_input(net, slices, n, size, true);
 }
 
 }  // namespace
@@ -65,19 +55,9 @@ const fs::path& SliceModel::weights_path() const { return impl_->weights; }
 
 std::vector<double> SliceModel::predict(const uint8_t* slices, int64_t n, int size,
                                         int batch_size) const {
-  torch::NoGradGuard no_grad;
-  std::vector<double> p;
-  p.reserve(size_t(n));
-  const size_t bytes = size_t(size) * size_t(size);
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const int64_t count = std::min<int64_t>(batch_size, n - start);
-    auto& net = impl_->net;
-    auto x = network_input(net, slices + size_t(start) * bytes, count, size);
-    auto prob = torch::softmax(net->forward(x), 1).select(1, 1).to(torch::kFloat64).contiguous();
-    const double* q = prob.data_ptr<double>();
-    p.insert(p.end(), q, q + count);
-  }
-  return p;
+  const auto logits = model::batched_logits(impl_->net, slices, n, size, batch_size, true);
+  const auto prob = model::hgg_probability(logits).to(torch::kFloat64).contiguous();
+  return std::vector<double>(prob.data_ptr<double>(), prob.data_ptr<double>() + prob.numel());
 }
 
 namespace {

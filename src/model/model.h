@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -192,6 +193,20 @@ GoogLeNetOptions read_weights_options(const fs::path& path);
 std::vector<std::string> read_class_names(const fs::path& synset_words);
 // The k largest (class, softmax probability) of a [1,C] (or [C]) logits tensor, best first.
 std::vector<std::pair<int, float>> top_k(const torch::Tensor& logits_1xC, int k);
+
+// Slices as the store holds them (n uint8 grey size×size images back to back) -> the network's
+// input: /255, grey replicated to 3 channels (as MATLAB feeds grey images to GoogLeNet), the
+// variant's normalise_input, channels-last when asked (oneDNN's fast layout on CPU).
+torch::Tensor slices_to_input(const GoogLeNet& net, const uint8_t* slices, int64_t n, int size,
+                              bool channels_last = true);
+
+// The one batched inference loop (training-time validation, train::predict_items, explain): the
+// logits [n, classes] (float32) of n slices, `batch` at a time, in eval mode without gradients;
+// the module's training mode is restored afterwards. on_batch(count) is called after each batch
+// (progress).
+torch::Tensor batched_logits(GoogLeNet& net, const uint8_t* slices, int64_t n, int size,
+                             int64_t batch = 32, bool channels_last = true,
+                             const std::function<void(int64_t)>& on_batch = {});
 
 // The two-class output: P(HGG) = softmax(logits)[:, 1], [N,2] (class 0 LGG, 1 HGG) -> [N].
 torch::Tensor hgg_probability(const torch::Tensor& logits_nx2);

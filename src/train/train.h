@@ -80,6 +80,10 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
                            io::Sequence sequence, const TrainConfig& config,
                            const fs::path& out_dir, bool resume);
 
+// True when out_dir holds a checkpoint of `sequence` that train_sequence(..., resume = true)
+// continues from (the checkpoint of a finished training too).
+bool has_checkpoint(const fs::path& out_dir, io::Sequence sequence);
+
 // P(HGG) of the given store items with a trained weights file (batched, no gradient).
 std::vector<double> predict_items(const fs::path& weights, const std::string& variant,
                                   const prep::SliceStore& store, io::Sequence sequence,

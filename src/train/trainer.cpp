@@ -157,28 +157,16 @@ struct ValStats {
 
 ValStats validate(model::GoogLeNet& net, const Images& val, const torch::Tensor& class_weights,
                   const TrainConfig& c) {
+  const auto logits =
+      model::batched_logits(net, val.pixels.data(), val.count(), val.size, 32, c.channels_last);
   torch::NoGradGuard no_grad;
-  net->eval();
-  const int64_t bs = 32;
-  double loss_sum = 0, weight_sum = 0;
-  int64_t correct = 0;
-  for (int64_t start = 0; start < val.count(); start += bs) {
-    std::vector<int64_t> rows;
-    for (int64_t i = start; i < std::min(val.count(), start + bs); ++i) rows.push_back(i);
-    auto x =
-        to_layout(net->normalise_input(make_batch(val, rows, false, c, nullptr)), c.channels_last);
-    auto y = torch::from_blob(const_cast<int64_t*>(val.labels.data() + start),
-                              {int64_t(rows.size())}, torch::kInt64)
-                 .clone();
-    auto logits = net->forward(x);
-    auto per_item = torch::nn::functional::cross_entropy(
-        logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-    auto w = class_weights.index_select(0, y);
-    loss_sum += (per_item * w).sum().item<double>();
-    weight_sum += w.sum().item<double>();
-    correct += logits.argmax(1).eq(y).sum().item<int64_t>();
-  }
-  net->train();
+  const auto y = torch::tensor(val.labels, torch::kInt64);
+  const auto per_item = torch::nn::functional::cross_entropy(
+      logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  const auto w = class_weights.index_select(0, y);
+  const double loss_sum = (per_item * w).to(torch::kFloat64).sum().item<double>();
+  const double weight_sum = w.to(torch::kFloat64).sum().item<double>();
+  const int64_t correct = logits.argmax(1).eq(y).sum().item<int64_t>();
   return {loss_sum / std::max(weight_sum, 1e-12),
           double(correct) / double(std::max<int64_t>(1, val.count()))};
 }
@@ -423,6 +411,11 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
   return result;
 }
 
+bool has_checkpoint(const fs::path& out_dir, io::Sequence sequence) {
+  const fs::path dir = out_dir / "checkpoints" / io::sequence_name(sequence);
+  return fs::exists(dir / "state.json") || fs::exists(dir.string() + ".old/state.json");
+}
+
 std::vector<double> predict_items(const fs::path& weights, const std::string& variant,
                                   const prep::SliceStore& store, io::Sequence seq,
                                   const std::vector<int64_t>& items, int batch_size,
@@ -436,24 +429,14 @@ std::vector<double> predict_items(const fs::path& weights, const std::string& va
   model::GoogLeNet net(o);
   model::load_weights(net, weights);
   net->to_memory_format(torch::MemoryFormat::ChannelsLast);  // with channels-last input: 2x faster
-  net->eval();
-  torch::NoGradGuard no_grad;
   const Images im = load_images(store, seq, items);
-  TrainConfig c;  // defaults: no augmentation is applied at inference anyway
-  std::vector<double> p;
-  p.reserve(items.size());
   Progress progress(fmt::format("predict {:<5}", io::sequence_name(seq)), im.count(), "img",
                     show_progress);
-  for (int64_t start = 0; start < im.count(); start += batch_size) {
-    std::vector<int64_t> rows;
-    for (int64_t i = start; i < std::min(im.count(), start + batch_size); ++i) rows.push_back(i);
-    auto x = to_layout(net->normalise_input(make_batch(im, rows, false, c, nullptr)), true);
-    auto prob = torch::softmax(net->forward(x), 1).select(1, 1).to(torch::kFloat64);
-    for (int64_t i = 0; i < prob.size(0); ++i) p.push_back(prob[i].item<double>());
-    progress.tick(int64_t(rows.size()));
-  }
+  const auto logits = model::batched_logits(net, im.pixels.data(), im.count(), im.size, batch_size,
+                                            true, [&](int64_t count) { progress.tick(count); });
   progress.done();
-  return p;
+  const auto prob = model::hgg_probability(logits).to(torch::kFloat64).contiguous();
+  return std::vector<double>(prob.data_ptr<double>(), prob.data_ptr<double>() + prob.numel());
 }
 
 }  // namespace gg::train
