@@ -59,11 +59,25 @@ struct Split {
 // outside [0,1] or not summing to 1.
 Split make_split(const std::vector<ItemKey>& items, const SplitOptions& options);
 
-// Patient-level stratified K-fold (K ≥ 3): the patients of each grade, shuffled, are dealt to the
-// folds in turn (LGG first, HGG continuing where LGG stopped, so fold sizes differ by ≤ 1).
-// Split f has test = fold f, val = fold (f+1) % K, train = the others; by = kPatient.
-// Throws kBadInput for K < 3, fewer patients than folds, or the make_split cohort errors.
-std::vector<Split> make_kfold(const std::vector<ItemKey>& items, int folds, uint64_t seed);
+// Patient-level stratified K-fold (K >= 2): the patients of each grade, sorted by id and
+// shuffled, are dealt to the folds in turn (LGG first, HGG continuing where LGG stopped, so fold
+// sizes differ by <= 1 and every fold holds patients of both grades). Split f has test = fold f;
+// from the other folds, per grade, round(n · val_fraction) patients (at least 1) are drawn for
+// validation (a shuffle keyed by seed and f) and the rest train; by = kPatient, seed = seed.
+// The default val_fraction, 0.15 / 0.85, makes validation ~15% of the cohort as in the single
+// split. (Validation is drawn from the training folds rather than being the next fold: K = 2 works,
+// and training keeps (K-1)/K of the data less validation, not (K-2)/K.)
+// Throws kBadInput for K < 2, K above the patients of the rarer grade (the counts in the message:
+// a test fold without one grade has no AUC), a grade too small for every fold to keep a training
+// and a validation patient of it, or the make_split cohort errors.
+inline constexpr double kKFoldValFraction = 0.15 / 0.85;
+std::vector<Split> make_kfold(const std::vector<ItemKey>& items, int folds, uint64_t seed,
+                              double val_fraction = kKFoldValFraction);
+
+// The fold (0..K-1) of each patient in make_kfold's splits: the patients of the test part.
+// Writes one row per (fold, patient): fold,patient,grade. Atomic.
+void save_folds(const std::vector<Split>& folds, const std::vector<ItemKey>& items,
+                const fs::path& csv);
 
 // Writes patient,grade,rank,part,by,seed (one row per item, item order). Atomic.
 void save_split(const Split& split, const std::vector<ItemKey>& items, const fs::path& csv);

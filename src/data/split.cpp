@@ -1,4 +1,6 @@
 // Patient-level, image-level and K-fold splits; saving and loading split.csv.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -161,17 +163,34 @@ Split make_split(const std::vector<ItemKey>& items, const SplitOptions& options)
                                        : split_by_patient(items, options);
 }
 
-std::vector<Split> make_kfold(const std::vector<ItemKey>& items, int folds, uint64_t seed) {
-  if (folds < 3)
-    throw_bad_input("",
-                    "--folds must be at least 3 (each fold needs train, validation and test folds)",
+std::vector<Split> make_kfold(const std::vector<ItemKey>& items, int folds, uint64_t seed,
+                              double val_fraction) {
+  if (folds < 2)
+    throw_bad_input("", "--folds must be at least 2, got " + std::to_string(folds),
                     "use e.g. --folds 5");
+  if (!(val_fraction > 0 && val_fraction < 1))
+    throw_bad_input("", "the validation fraction must lie in (0, 1)");
   auto patients = patients_by_grade(items);
-  if (patients[0].size() + patients[1].size() < size_t(folds))
-    throw_bad_input("",
-                    "fewer patients (" + std::to_string(patients[0].size() + patients[1].size()) +
-                        ") than folds (" + std::to_string(folds) + ")",
-                    "use fewer folds");
+  const size_t n_lgg = patients[0].size(), n_hgg = patients[1].size();
+  const size_t rarer = std::min(n_lgg, n_hgg);
+  if (size_t(folds) > rarer)
+    throw_bad_input(
+        "",
+        fmt::format("--folds {} is more than the {} {} patients (the cohort has {} LGG, "
+                    "{} HGG): every test fold needs patients of both grades",
+                    folds, rarer, n_lgg <= n_hgg ? "LGG" : "HGG", n_lgg, n_hgg),
+        fmt::format("use --folds {} or fewer", rarer));
+  // Each fold's training folds must give a grade at least one train and one validation patient.
+  for (int g = 0; g < 2; ++g) {
+    const size_t n = patients[size_t(g)].size();
+    const size_t largest_fold = (n + size_t(folds) - 1) / size_t(folds);
+    if (n - largest_fold < 2)
+      throw_bad_input("",
+                      fmt::format("{} {} patients are too few for {} folds: each fold needs one "
+                                  "for training and one for validation besides its test patients",
+                                  n, g == 0 ? "LGG" : "HGG", folds),
+                      "use fewer folds or a larger cohort");
+  }
   std::mt19937_64 rng(seed);
   std::map<std::string, int> fold_of;
   int next = 0;
@@ -181,15 +200,39 @@ std::vector<Split> make_kfold(const std::vector<ItemKey>& items, int folds, uint
   }
   std::vector<Split> splits;
   for (int f = 0; f < folds; ++f) {
+    std::set<std::string> val;
+    std::mt19937_64 val_rng(seed ^ (0x9e3779b97f4a7c15ULL * uint64_t(f + 1)));
+    for (const auto& list : patients) {  // sorted by id, then shuffled above: deterministic
+      std::vector<std::string> rest;
+      for (const auto& p : list)
+        if (fold_of.at(p) != f) rest.push_back(p);
+      shuffle(rest, val_rng);
+      const auto n_val = std::clamp<int64_t>(std::llround(double(rest.size()) * val_fraction), 1,
+                                             int64_t(rest.size()) - 1);
+      val.insert(rest.begin(), rest.begin() + n_val);
+    }
     Split s{SplitBy::kPatient, seed, {}};
     s.part.reserve(items.size());
-    for (const ItemKey& it : items) {
-      const int k = fold_of.at(it.patient);
-      s.part.push_back(k == f ? Part::kTest : k == (f + 1) % folds ? Part::kVal : Part::kTrain);
-    }
+    for (const ItemKey& it : items)
+      s.part.push_back(fold_of.at(it.patient) == f ? Part::kTest
+                       : val.count(it.patient)     ? Part::kVal
+                                                   : Part::kTrain);
     splits.push_back(std::move(s));
   }
   return splits;
+}
+
+void save_folds(const std::vector<Split>& folds, const std::vector<ItemKey>& items,
+                const fs::path& csv) {
+  std::string s = "fold,patient,grade\n";
+  for (size_t f = 0; f < folds.size(); ++f) {
+    std::set<std::string> done;
+    for (size_t i = 0; i < items.size(); ++i)
+      if (folds[f].part[i] == Part::kTest && done.insert(items[i].patient).second)
+        s += std::to_string(f) + "," + csv_field(items[i].patient) + "," +
+             io::grade_name(items[i].grade) + "\n";
+  }
+  write_file_atomic(csv, s);
 }
 
 void save_split(const Split& split, const std::vector<ItemKey>& items, const fs::path& csv) {

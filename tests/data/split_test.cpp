@@ -119,7 +119,7 @@ TEST(SplitBadInput, UnknownGradeAndBadFractions) {
   EXPECT_THROW(make_split({}, SplitOptions{}), Error);
 }
 
-TEST(KFold, FoldsPartitionPatientsAndRotate) {
+TEST(KFold, FoldsPartitionPatientsAndValidationComesFromTheTrainingFolds) {
   const auto items = fake_items(10, 20, 3);
   const auto folds = make_kfold(items, 5, 3);
   ASSERT_EQ(folds.size(), 5u);
@@ -128,18 +128,44 @@ TEST(KFold, FoldsPartitionPatientsAndRotate) {
     const SplitCounts c = count_split(folds[f], items);
     EXPECT_EQ(c.patients[2][0], 2);  // 10 LGG dealt over 5 folds
     EXPECT_EQ(c.patients[2][1], 4);  // 20 HGG
-    EXPECT_EQ(c.patients[0][0] + c.patients[0][1], 18);
+    // Validation: round(8 · 0.15/0.85) = 1 LGG and round(16 · 0.15/0.85) = 3 HGG of the others.
+    EXPECT_EQ(c.patients[1][0], 1);
+    EXPECT_EQ(c.patients[1][1], 3);
+    EXPECT_EQ(c.patients[0][0] + c.patients[0][1], 30 - 6 - 4);
     for (const auto& [p, parts] : parts_per_patient(folds[f], items)) {
-      EXPECT_EQ(parts.size(), 1u);
+      EXPECT_EQ(parts.size(), 1u) << "no patient in two parts";
       times_in_test[p] += *parts.begin() == Part::kTest;
     }
-    // The validation fold of f is the test fold of f+1.
-    EXPECT_EQ(folds[f].items_in(Part::kVal), folds[(f + 1) % 5].items_in(Part::kTest));
   }
   ASSERT_EQ(times_in_test.size(), 30u);
   for (const auto& [p, n] : times_in_test) EXPECT_EQ(n, 1) << p;
-  EXPECT_THROW(make_kfold(items, 2, 1), Error);
-  EXPECT_THROW(make_kfold(fake_items(1, 1, 1), 3, 1), Error);
+  // Deterministic in the seed; another seed deals other folds.
+  EXPECT_EQ(make_kfold(items, 5, 3)[2].part, folds[2].part);
+  EXPECT_NE(make_kfold(items, 5, 4)[2].part, folds[2].part);
+}
+
+TEST(KFold, TwoFoldsWork) {
+  const auto items = fake_items(4, 6, 2);
+  const auto folds = make_kfold(items, 2, 1);
+  ASSERT_EQ(folds.size(), 2u);
+  for (const auto& f : folds) {
+    const SplitCounts c = count_split(f, items);
+    EXPECT_EQ(c.patients[2][0], 2);
+    EXPECT_GE(c.patients[1][0], 1);
+    EXPECT_GE(c.patients[0][0], 1);
+  }
+}
+
+TEST(KFoldBadInput, SaysWhatIsWrong) {
+  testing::expect_bad_input([] { make_kfold(fake_items(4, 6, 1), 1, 1); }, "",
+                            "--folds must be at least 2, got 1");
+  testing::expect_bad_input(
+      [] { make_kfold(fake_items(4, 9, 1), 5, 1); }, "",
+      "--folds 5 is more than the 4 LGG patients (the cohort has 4 LGG, 9 HGG)");
+  testing::expect_bad_input([] { make_kfold(fake_items(2, 9, 1), 2, 1); }, "",
+                            "2 LGG patients are too few for 2 folds");
+  testing::expect_bad_input([] { make_kfold(fake_items(0, 9, 1), 2, 1); }, "",
+                            "the cohort has only HGG patients");
 }
 
 TEST(SaveLoad, RoundTrip) {
