@@ -28,6 +28,8 @@ struct SlicePrediction {
   int rank = 0;               // position in the patient's slice window (-1 for a patient-level row)
   int label = 0;              // 1 = HGG, 0 = LGG
   std::array<double, 3> p{};  // P(HGG) from the T1, T2, FLAIR models
+  // Cross-validation: which repetition and fold scored the item (-1 outside CV).
+  int repeat = -1, fold = -1;
 };
 
 // The five scorers evaluated. Names (scorer_name): "T1", "T2", "FLAIR", "vote (hard majority)",
@@ -140,7 +142,8 @@ Evaluation evaluate(const std::vector<SlicePrediction>& test_slices, const std::
 
 // Predictions CSV, written atomically, header
 //   patient,z,rank,label,p_t1,p_t2,p_flair,p_vote_soft,vote_hard
-// (numbers in shortest round-trip form; the last two columns are derived, for readers).
+// (numbers in shortest round-trip form; the last two columns are derived, for readers). When any
+// row comes from cross-validation (fold >= 0) the header starts with repeat,fold.
 void write_predictions_csv(const std::vector<SlicePrediction>&, const fs::path&);
 // Reads that file (the two derived columns may be absent). Throws kBadInput naming the file and
 // line for a wrong header, a wrong field count, an unparsable number, a label not 0/1 or a
@@ -158,6 +161,40 @@ void write_metrics_json(const Evaluation&, const fs::path&);
 // reported figures (AUC T1 0.9513, T2 0.9342, FLAIR 0.9614, vote 0.9950; accuracy 97.01, 97.01,
 // 98.11, 99.00 %), labelled as the paper's.
 std::string table_markdown(const Evaluation&);
+
+// Cross-validation and audit statistics --------------------------------------------------------
+
+// Mean and sample standard deviation (n - 1) of the finite values; NaN values (an AUC of a fold
+// without both grades) are left out and not counted. mean is NaN when n = 0, sd when n < 2.
+struct MeanSd {
+  double mean = 0, sd = 0;
+  int n = 0;
+};
+MeanSd mean_sd(const std::vector<double>& values);
+
+// The metrics summarised across folds or repetitions, by name: "auc", "accuracy",
+// "sensitivity", "specificity", "f1".
+inline constexpr std::array<const char*, 5> kSummaryMetrics = {"auc", "accuracy", "sensitivity",
+                                                               "specificity", "f1"};
+double metric_value(const BinaryMetrics& m, const std::string& name);  // throws for other names
+using MetricSummary = std::map<Level, std::map<Scorer, std::map<std::string, MeanSd>>>;
+// mean_sd of each metric of each (level, scorer) over the evaluations (e.g. one per fold).
+MetricSummary summarise(const std::vector<Evaluation>& evaluations);
+
+// A proportion with its Wilson score interval at `level` (NaN value and bounds when n = 0).
+struct Proportion {
+  int successes = 0, n = 0;
+  double value = 0, lo = 0, hi = 0;
+};
+Proportion wilson_interval(int successes, int n, double level = 0.95);
+
+// One-sided test of H0: AUC = 0.5 against AUC > 0.5 with DeLong's variance: z = (auc - 0.5) /
+// sqrt(variance), p = 1 - Phi(z). A perfect scorer (variance 0) gets z = +inf, p = 0; NaN when
+// the AUC or its variance is undefined.
+struct ChanceTest {
+  double z = 0, p = 1;
+};
+ChanceTest auc_above_chance(const AucCi& auc);
 
 // The paper's reported figures (slice level, image-level random split): AUC and accuracy in %.
 struct PaperFigure {

@@ -105,8 +105,11 @@ void append_level_table(std::string& md, const Evaluation& e, Level level, bool 
 }  // namespace
 
 void write_predictions_csv(const std::vector<SlicePrediction>& rows, const fs::path& path) {
-  std::string out = std::string(kHeader) + "\n";
+  bool cv = false;
+  for (const SlicePrediction& r : rows) cv = cv || r.fold >= 0;
+  std::string out = std::string(cv ? "repeat,fold," : "") + kHeader + "\n";
   for (const SlicePrediction& r : rows) {
+    if (cv) out += std::to_string(r.repeat) + "," + std::to_string(r.fold) + ",";
     out += csv_field(r.patient) + "," + std::to_string(r.z) + "," + std::to_string(r.rank) + "," +
            std::to_string(r.label);
     for (double p : r.p) out += "," + format_double(p);
@@ -120,23 +123,33 @@ std::vector<SlicePrediction> read_predictions_csv(const fs::path& path) {
   const std::vector<CsvRecord> records = parse_csv_records(read_file(path), file);
   const std::string fix = std::string("expected the header '") + kHeader +
                           "' and one row per slice, as `gliomagrade evaluate` writes";
-  const std::string header = records.empty() ? std::string() : csv_line(records[0].fields);
+  std::string header = records.empty() ? std::string() : csv_line(records[0].fields);
+  // Cross-validation predictions lead with repeat,fold.
+  const std::string cv_prefix = "repeat,fold,";
+  const bool cv = header.compare(0, cv_prefix.size(), cv_prefix) == 0;
+  if (cv) header = header.substr(cv_prefix.size());
   if (records.empty() || (header != kHeader && header != kHeaderShort))
     throw_bad_input(file,
                     "line " + std::to_string(records.empty() ? 1 : records[0].line) +
                         ": not a predictions CSV header" +
                         (records.empty() ? std::string(" (empty file)") : ": '" + header + "'"),
                     fix);
-  const size_t columns = header == kHeader ? 9 : 7;
+  const size_t skip = cv ? 2 : 0;
+  const size_t columns = (header == kHeader ? 9 : 7) + skip;
   std::vector<SlicePrediction> rows;
   for (size_t i = 1; i < records.size(); ++i) {
-    const std::vector<std::string>& f = records[i].fields;
+    const std::vector<std::string>& all = records[i].fields;
     const std::string at = "line " + std::to_string(records[i].line) + ": ";
-    if (f.size() != columns)
+    if (all.size() != columns)
       throw_bad_input(
-          file, at + std::to_string(f.size()) + " fields, expected " + std::to_string(columns),
+          file, at + std::to_string(all.size()) + " fields, expected " + std::to_string(columns),
           fix);
     SlicePrediction r;
+    if (cv) {
+      r.repeat = csv_int(all[0], {file, records[i].line, "repeat"}, fix);
+      r.fold = csv_int(all[1], {file, records[i].line, "fold"}, fix);
+    }
+    const std::vector<std::string> f(all.begin() + long(skip), all.end());
     r.patient = f[0];
     if (r.patient.empty()) throw_bad_input(file, at + "empty patient id", fix);
     r.z = csv_int(f[1], {file, records[i].line, "z"}, fix);
