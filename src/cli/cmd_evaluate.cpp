@@ -3,9 +3,10 @@
 #include <fmt/format.h>
 
 #include "cli/command.h"
-#include "cli/pipeline.h"
+#include "cli/train_options.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "protocol/protocol.h"
 
 namespace gg::cli {
 namespace {
@@ -42,10 +43,10 @@ void add_evaluate(CLI::App& app) {
                             : a->part == "val" ? data::Part::kVal
                                                : data::Part::kTrain;
     StagingDir stage(a->out, true);
-    const eval::Evaluation ev =
-        evaluate_bundle(a->model, store, split, part, stage.path(), !global_options().quiet);
-    write_report(a->model, ev, train::read_bundle_info(a->model).train_config_json, store, split,
-                 part, stage.path());
+    const eval::Evaluation ev = protocol::evaluate_bundle(a->model, store, split, part,
+                                                          stage.path(), !global_options().quiet);
+    protocol::write_report(a->model, ev, train::read_bundle_info(a->model).train_config_json, store,
+                           split, part, stage.path());
     stage.commit();
     fmt::print("{}\nresults: {}\n", eval::table_markdown(ev), a->out.string());
   });

@@ -2,9 +2,10 @@
 #include <fmt/format.h>
 
 #include "cli/command.h"
-#include "cli/pipeline.h"
+#include "cli/train_options.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "protocol/protocol.h"
 
 namespace gg::cli {
 namespace {
@@ -52,7 +53,7 @@ void add_train(CLI::App& app) {
     std::vector<io::Sequence> seqs;
     for (const auto& s : a->sequences) seqs.push_back(io::parse_sequence(s));
     fs::create_directories(a->out);
-    const auto results = train_bundle(store, split, seqs, a->config, a->out, a->resume);
+    const auto results = protocol::train_bundle(store, split, seqs, a->config, a->out, a->resume);
     if (!results.empty() && !results.back().completed) {
       fmt::print("stopped after {} iterations as asked; continue with --resume\n",
                  results.back().iterations);

@@ -2,10 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/csv.h"
 #include "common/files.h"
+#include "testing/golden.h"
 #include "testing/testing.h"
 
 namespace gg {
@@ -46,8 +48,11 @@ TEST(RunCommand, WholeProtocolOnTinySyntheticCohort) {
   EXPECT_EQ(localisation.rows.size() % 3, 0u);
   EXPECT_NE(read_file(out / "report.html").find("Where the models look"), std::string::npos);
   EXPECT_NE(r.output.find("synthetic"), std::string::npos);
-  const auto metrics = nlohmann::json::parse(read_file(out / "metrics.json"));
-  EXPECT_FALSE(metrics.empty());
+  // Golden: training is deterministic, so the figures themselves are checked, not just the file.
+  testing::expect_golden(out / "metrics.json", "run_tiny_metrics.json", 1e-4);
+  const auto run_json = nlohmann::json::parse(read_file(out / "run.json"));
+  EXPECT_EQ(run_json["complete"], true);
+  EXPECT_EQ(run_json["options"]["--split"], "patient");
   const auto prov = nlohmann::json::parse(read_file(out / "provenance.json"));
   EXPECT_TRUE(prov.contains("versions"));
   EXPECT_TRUE(prov["stages"].contains("split"));
@@ -67,6 +72,46 @@ TEST(RunCommand, WholeProtocolOnTinySyntheticCohort) {
   EXPECT_TRUE(fs::exists(dir / "eval/gradcam/localisation.csv")) << "masks found via store.json";
   // Same seed, same data: the separately trained bundle scores exactly as the run's.
   EXPECT_EQ(read_file(dir / "eval/predictions.csv"), read_file(out / "predictions.csv"));
+}
+
+// Issue 13: under the image split (the paper's protocol) the report's Grad-CAM check looked for
+// each test patient's largest-tumour slice among the test slices, did not find it (it is
+// usually a training slice) and stopped the run with exit 3, blaming the user's masks.
+TEST(RunCommand, ImageSplitCompletesAndScoresOnlyTestSlices) {
+  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  testing::TempDir dir;
+  const fs::path out = dir / "paper";
+  const auto r = run_cli(tiny_run_args(out) + " --split image --split-seed 3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(out / "report.html"));
+  // Where each (patient, z) went: store index (patient, rank -> z) and split.csv (patient, rank
+  // -> part).
+  const CsvTable index = read_csv(out / "store/index.csv");
+  const CsvTable split = read_csv(out / "split.csv");
+  std::map<std::pair<std::string, int>, int> z_of;  // (patient, rank) -> z
+  for (const auto& row : index.rows)
+    z_of[{row[size_t(index.column("patient"))], std::stoi(row[size_t(index.column("rank"))])}] =
+        std::stoi(row[size_t(index.column("z"))]);
+  std::map<std::pair<std::string, int>, std::string> part_of;  // (patient, z) -> part
+  for (const auto& row : split.rows) {
+    const std::string patient = row[size_t(split.column("patient"))];
+    const int rank = std::stoi(row[size_t(split.column("rank"))]);
+    part_of[{patient, z_of.at({patient, rank})}] = row[size_t(split.column("part"))];
+  }
+  const CsvTable loc = read_csv(out / "gradcam/localisation.csv");
+  ASSERT_FALSE(loc.rows.empty());
+  int largest_in_train = 0;
+  for (const auto& row : loc.rows) {
+    const std::string patient = row[size_t(loc.column("patient"))];
+    const int z = std::stoi(row[size_t(loc.column("z"))]);
+    const int z_largest = std::stoi(row[size_t(loc.column("z_largest"))]);
+    EXPECT_EQ(part_of.at({patient, z}), "test") << patient << ": only test slices are evidence";
+    largest_in_train += part_of.at({patient, z_largest}) == "train";
+  }
+  EXPECT_GT(largest_in_train, 0)
+      << "the seed must put a test patient's largest-tumour slice in the training part";
+  EXPECT_NE(read_file(out / "report.html").find("have their largest-tumour slice in another part"),
+            std::string::npos);
 }
 
 TEST(RunCommand, RefusesAForeignOutputDirectory) {

@@ -1,0 +1,178 @@
+// What run and audit share: stage clock, cohort and store, the results directory's options.
+#include <fmt/format.h>
+#include <sys/resource.h>
+
+#include <map>
+#include <set>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "protocol/internal.h"
+#include "synth/synth.h"
+
+namespace gg::protocol::detail {
+
+using nlohmann::json;
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;
+}
+
+void StageClock::start(const std::string& name) {
+  name_ = name;
+  t0_ = std::chrono::steady_clock::now();
+  fmt::print(stderr, "== {}\n", name);
+}
+
+void StageClock::stop() {
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  times_.push_back({name_, s, peak_rss_mib()});
+}
+
+json StageClock::json() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& t : times_)
+    j[t.name] = {{"seconds", t.seconds}, {"peak_rss_mib_so_far", t.peak_rss_mib}};
+  return j;
+}
+
+std::vector<io::Case> cohort_cases(const CohortOptions& o, const fs::path& out,
+                                   bool show_progress) {
+  if (!o.data.empty()) return io::discover_cohort(o.data);
+  const fs::path cohort = out / "cohort";
+  if (fs::exists(cohort / "HGG")) return io::discover_cohort(cohort);  // an earlier run's
+  synth::SynthOptions so;
+  so.lgg = o.synth.lgg, so.hgg = o.synth.hgg, so.seed = o.synth.seed;
+  so.difficulty = o.synth.difficulty;
+  so.size = o.synth.size;
+  so.spacing_mm = 240.0 / double(o.synth.size[0]);  // keep the head's physical size
+  so.threads = o.threads;
+  so.show_progress = show_progress;
+  synth::validate(so);
+  return synth::generate_cohort(cohort, so);
+}
+
+std::vector<data::ItemKey> patient_keys(const std::vector<io::Case>& cases) {
+  std::vector<data::ItemKey> keys;
+  for (const auto& c : cases) keys.push_back({c.id, c.grade, 0});
+  return keys;
+}
+
+std::vector<data::ItemKey> planned_patients(const CohortOptions& c) {
+  if (!c.data.empty()) return patient_keys(io::discover_cohort(c.data));
+  std::vector<data::ItemKey> keys;
+  for (int i = 0; i < c.synth.lgg; ++i) keys.push_back({fmt::format("L{}", i), io::Grade::kLGG, 0});
+  for (int i = 0; i < c.synth.hgg; ++i) keys.push_back({fmt::format("H{}", i), io::Grade::kHGG, 0});
+  return keys;
+}
+
+prep::SliceStore prepare_store(const std::vector<io::Case>& cases, const CohortOptions& o,
+                               const fs::path& store_dir, bool show_progress) {
+  prep::PrepareOptions po;
+  po.slices = o.slices;
+  po.threads = o.threads;
+  po.show_progress = show_progress;
+  return prep::prepare_cohort(cases, store_dir, po);
+}
+
+json cohort_options_json(const CohortOptions& o) {
+  json j = {{"data", o.data.empty() ? "built-in synthetic cohort" : o.data.string()},
+            {"--slices", o.slices}};
+  if (o.data.empty()) {
+    j["--synth-lgg"] = o.synth.lgg;
+    j["--synth-hgg"] = o.synth.hgg;
+    j["--difficulty"] = o.synth.difficulty;
+    j["--synth-size"] = o.synth.size;
+    j["synthetic seed (--seed)"] = o.synth.seed;
+  }
+  return j;
+}
+
+namespace {
+
+// Training config keys and the options that set them.
+const std::map<std::string, std::string>& training_option_names() {
+  static const std::map<std::string, std::string> names = {
+      {"variant", "--variant"},
+      {"pretrained", "--weights"},
+      {"learning_rate", "--lr"},
+      {"head_lr_factor", "--head-lr-factor"},
+      {"momentum", "--momentum"},
+      {"weight_decay", "--l2"},
+      {"batch_size", "--batch"},
+      {"epochs", "--epochs"},
+      {"validate_every", "--validate-every"},
+      {"checkpoint_every", "--checkpoint-every"},
+      {"flip_x", "--no-flip"},
+      {"translate_px", "--translate"},
+      {"balance", "--balance"},
+      {"freeze_stages", "--freeze"},
+      {"channels_last", "channels-last layout"},
+      {"seed", "--seed"}};
+  return names;
+}
+
+std::string shown(const json& v) { return v.is_null() ? "unset" : v.dump(); }
+
+// The first option whose value differs, as "--folds was 5 when this run started, now 3".
+std::string first_difference(const json& saved, const json& now) {
+  std::set<std::string> keys;
+  for (const auto& [k, v] : saved.items()) keys.insert(k);
+  for (const auto& [k, v] : now.items()) keys.insert(k);
+  for (const auto& k : keys) {
+    const json a = saved.value(k, json()), b = now.value(k, json());
+    if (k == "training" && a.is_object() && b.is_object()) {
+      for (const auto& [name, flag] : training_option_names()) {
+        if (name == "epochs") continue;  // more epochs may be asked for on resume
+        const json x = a.value(name, json()), y = b.value(name, json());
+        if (x != y)
+          return fmt::format("{} was {} when this run started, now {}", flag, shown(x), shown(y));
+      }
+      continue;
+    }
+    if (a != b)
+      return fmt::format("{} was {} when this run started, now {}", k, shown(a), shown(b));
+  }
+  return "";
+}
+
+json marker_json(const std::string& command, bool complete, const json& options) {
+  return {{"format", "gliomagrade-results/1"},
+          {"command", command},
+          {"complete", complete},
+          {"options", options}};
+}
+
+}  // namespace
+
+void begin_results_dir(const fs::path& out, const std::string& marker, const std::string& command,
+                       const json& options, bool resume) {
+  check_output_dir(out, marker);
+  const fs::path file = out / marker;
+  if (resume) {
+    if (!fs::exists(file))
+      throw_bad_input(
+          out.string(), "nothing to resume here: no " + marker,
+          "run without --resume to start, or give the --out of an interrupted " + command);
+    const json saved = json::parse(read_file(file), nullptr, /*allow_exceptions=*/false);
+    if (!saved.is_object() || saved.value("command", "") != command)
+      throw_bad_input(file.string(), "not the record of a `" + command + "` results directory",
+                      "give the --out of an interrupted " + command);
+    const std::string diff = first_difference(saved.value("options", json::object()), options);
+    if (!diff.empty())
+      throw_bad_input(file.string(), diff,
+                      "resume with the options the run started with, or start afresh in a new "
+                      "--out");
+  }
+  fs::create_directories(out);
+  write_file_atomic(file, marker_json(command, false, options).dump(2) + "\n");
+}
+
+void finish_results_dir(const fs::path& out, const std::string& marker, const std::string& command,
+                        const json& options) {
+  write_file_atomic(out / marker, marker_json(command, true, options).dump(2) + "\n");
+}
+
+}  // namespace gg::protocol::detail

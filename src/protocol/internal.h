@@ -1,0 +1,69 @@
+// Pieces shared by protocol/*.cpp (run, cross-validation, audit); not part of the public API.
+#pragma once
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "protocol/protocol.h"
+
+namespace gg::protocol::detail {
+
+double peak_rss_mib();
+
+// Wall time and peak memory per stage, printed as "== stage" when it starts.
+class StageClock {
+ public:
+  void start(const std::string& name);
+  void stop();
+  const std::vector<StageTime>& times() const { return times_; }
+  nlohmann::json json() const;
+
+ private:
+  std::string name_;
+  std::chrono::steady_clock::time_point t0_;
+  std::vector<StageTime> times_;
+};
+
+// The cohort's cases: the built-in synthetic cohort written to out/cohort (or reused from an
+// earlier run there), else discovered under options.data. Cheap: no volume is read.
+std::vector<io::Case> cohort_cases(const CohortOptions& options, const fs::path& out,
+                                   bool show_progress);
+// One key per patient (rank 0), to check a split can be made before anything is written.
+std::vector<data::ItemKey> patient_keys(const std::vector<io::Case>& cases);
+// The patients a run will see, known before anything is written: the synthetic cohort's counts
+// (placeholder ids) or the discovered cases.
+std::vector<data::ItemKey> planned_patients(const CohortOptions& options);
+prep::SliceStore prepare_store(const std::vector<io::Case>& cases, const CohortOptions& options,
+                               const fs::path& store_dir, bool show_progress);
+
+// The options that define a results directory, keyed by their command-line names ("--folds"),
+// with the training config under "training".
+nlohmann::json cohort_options_json(const CohortOptions& options);
+// Writes <out>/<marker> {"command", "complete": false, "options"} before the work starts; with
+// resume, first checks that the marker exists and that its options equal `options`, naming the
+// first option that differs (training "epochs" may grow on resume, as train --resume allows).
+void begin_results_dir(const fs::path& out, const std::string& marker, const std::string& command,
+                       const nlohmann::json& options, bool resume);
+void finish_results_dir(const fs::path& out, const std::string& marker, const std::string& command,
+                        const nlohmann::json& options);
+
+// Patient-level K-fold cross-validation of one store: per repetition r and fold f the models are
+// trained in dir/cv/r<r+1>/fold<f+1>/model on the fold's split (saved beside it) and score the
+// fold's test patients; a fold whose predictions.csv exists is reused on resume.
+struct CvOutcome {
+  bool completed = false;
+  std::vector<std::vector<data::Split>> splits;         // [repeat][fold]
+  std::vector<eval::SlicePrediction> rows;              // every repetition's out-of-fold rows
+  std::vector<eval::Evaluation> pooled;                 // per repetition
+  std::vector<std::vector<eval::Evaluation>> per_fold;  // [repeat][fold]
+  std::vector<std::vector<fs::path>> bundles;           // [repeat][fold]
+  std::vector<std::vector<double>> seconds;             // [repeat][fold]: wall time in this process
+};
+CvOutcome cross_validate(const prep::SliceStore& store, int folds, int repeats, uint64_t seed,
+                         const train::TrainConfig& config, const fs::path& dir, bool resume,
+                         bool show_progress, const std::string& label);
+std::string cv_protocol_name(int folds, int repeats);
+
+}  // namespace gg::protocol::detail

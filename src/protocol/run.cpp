@@ -1,0 +1,323 @@
+// `run`: the whole protocol on one split, or as patient-level K-fold cross-validation.
+#include <fmt/format.h>
+#include <torch/version.h>
+
+#include <cmath>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/version.h"
+#include "protocol/internal.h"
+#include "report/report.h"
+
+namespace gg::protocol {
+
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+ordered_json number(double v) { return std::isfinite(v) ? ordered_json(v) : ordered_json(); }
+
+std::string fixed(double v, int decimals) {
+  return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : "n/a";
+}
+std::string mean_sd_cell(const eval::MeanSd& m, int decimals, bool percent) {
+  const double k = percent ? 100 : 1;
+  if (!std::isfinite(m.mean)) return "n/a";
+  return fixed(k * m.mean, decimals) + " ± " + fixed(k * m.sd, decimals) + (percent ? " %" : "");
+}
+
+// Checks the options before anything is written.
+void check_options(const RunOptions& o, const std::vector<data::ItemKey>& patients) {
+  if (o.folds < 0 || o.folds == 1)
+    throw_bad_input("", "--folds must be at least 2, got " + std::to_string(o.folds),
+                    "use e.g. --folds 5, or leave it out for one 70/15/15 split");
+  if (o.folds > 0 && o.split_by == data::SplitBy::kImage)
+    throw_bad_input("",
+                    "--folds makes patient-level folds; it cannot be combined with --split image",
+                    "drop --split image (cross-validation is by patient), or drop --folds");
+  if (o.repeats < 1) throw_bad_input("", "--repeats must be at least 1");
+  if (o.repeats > 1 && o.folds == 0)
+    throw_bad_input("", "--repeats repeats a cross-validation", "add --folds K");
+  // The cohort's own errors (one grade, an unknown grade, K too large for the rarer grade).
+  if (o.folds > 0)
+    data::make_kfold(patients, o.folds, o.split_seed);
+  else {
+    data::SplitOptions sp;
+    sp.by = data::SplitBy::kPatient;
+    data::make_split(patients, sp);
+  }
+}
+
+json run_options_json(const RunOptions& o) {
+  json j = detail::cohort_options_json(o.cohort);
+  j["--split"] = data::split_by_name(o.split_by);
+  j["--split-seed"] = o.split_seed;
+  j["--folds"] = o.folds;
+  j["--repeats"] = o.repeats;
+  j["training"] = json::parse(train::config_to_json(o.train));
+  return j;
+}
+
+std::vector<std::pair<std::string, std::vector<report::TrainingLogRow>>> training_logs(
+    const fs::path& bundle, const std::string& prefix) {
+  std::vector<std::pair<std::string, std::vector<report::TrainingLogRow>>> logs;
+  for (io::Sequence s : io::kSequences) {
+    const std::string name = io::sequence_name(s);
+    const fs::path log = bundle / "logs" / ("train_" + name + ".csv");
+    if (fs::exists(log)) logs.push_back({prefix + name, report::read_training_log(log)});
+  }
+  return logs;
+}
+
+ordered_json headline_json(const eval::Evaluation& e) {
+  ordered_json j = ordered_json::object();
+  for (const auto& [level, by_scorer] : e.metrics) {
+    ordered_json l = ordered_json::object();
+    for (const auto& [scorer, m] : by_scorer)
+      l[eval::scorer_key(scorer)] = {{"n", m.n},
+                                     {"auc", number(m.auc.auc)},
+                                     {"auc_ci_lo", number(m.auc.lo)},
+                                     {"auc_ci_hi", number(m.auc.hi)},
+                                     {"accuracy", number(m.accuracy)},
+                                     {"sensitivity_hgg", number(m.sensitivity)},
+                                     {"specificity_lgg", number(m.specificity)},
+                                     {"f1", number(m.f1)},
+                                     {"ece", number(m.calibration.ece)},
+                                     {"brier", number(m.calibration.brier)}};
+    j[eval::level_name(level)] = l;
+  }
+  return j;
+}
+
+ordered_json summary_json(const eval::MetricSummary& s) {
+  ordered_json j = ordered_json::object();
+  for (const auto& [level, by_scorer] : s) {
+    ordered_json l = ordered_json::object();
+    for (const auto& [scorer, metrics] : by_scorer) {
+      ordered_json m = ordered_json::object();
+      for (const auto& [name, v] : metrics)
+        m[name] = {{"mean", number(v.mean)}, {"sd", number(v.sd)}, {"n", v.n}};
+      l[eval::scorer_key(scorer)] = m;
+    }
+    j[eval::level_name(level)] = l;
+  }
+  return j;
+}
+
+std::string cv_metrics_json(const detail::CvOutcome& cv, int folds, int repeats, uint64_t seed) {
+  ordered_json per_fold = ordered_json::array();
+  std::vector<eval::Evaluation> all_folds;
+  for (size_t r = 0; r < cv.per_fold.size(); ++r)
+    for (size_t f = 0; f < cv.per_fold[r].size(); ++f) {
+      per_fold.push_back(
+          {{"repeat", r + 1}, {"fold", f + 1}, {"metrics", headline_json(cv.per_fold[r][f])}});
+      all_folds.push_back(cv.per_fold[r][f]);
+    }
+  ordered_json pooled_by_repeat = ordered_json::array();
+  for (size_t r = 0; r < cv.pooled.size(); ++r)
+    pooled_by_repeat.push_back({{"repeat", r + 1}, {"metrics", headline_json(cv.pooled[r])}});
+  ordered_json j = {
+      {"protocol", detail::cv_protocol_name(folds, repeats)},
+      {"cv",
+       {{"folds", folds},
+        {"repeats", repeats},
+        {"seeds", "repetition r deals the folds with --split-seed + r - 1"},
+        {"first_seed", seed}}},
+      {"pooled", ordered_json::parse(eval::metrics_json(cv.pooled.front()))},
+      {"pooled_by_repeat", pooled_by_repeat},
+      {"per_fold", per_fold},
+      {"across_folds",
+       {{"what", "mean and sample SD of each fold's metrics, over every fold of every repetition"},
+        {"metrics", summary_json(eval::summarise(all_folds))}}}};
+  if (repeats > 1)
+    j["across_repeats"] = {
+        {"what", "mean and sample SD of the pooled metrics over the repetitions"},
+        {"metrics", summary_json(eval::summarise(cv.pooled))}};
+  return j.dump(2) + "\n";
+}
+
+std::string cv_table_markdown(const detail::CvOutcome& cv, int folds, int repeats) {
+  std::string md = eval::table_markdown(cv.pooled.front());
+  if (repeats > 1)
+    md += "\nThe tables above pool repetition 1; the mean ± SD over the repetitions follows.\n";
+  // Per fold, at patient level (the headline) and slice level.
+  md +=
+      "\n### Per fold (patient level; slice-level AUC in the last column)\n\n"
+      "| Repetition | Fold | Test patients (HGG/LGG) | T1 AUC | T2 AUC | FLAIR AUC | "
+      "Soft vote AUC | Soft vote accuracy | Hard vote accuracy | Soft vote AUC, slices |\n"
+      "|---|---|---|---|---|---|---|---|---|---|\n";
+  std::vector<eval::Evaluation> all_folds;
+  for (size_t r = 0; r < cv.per_fold.size(); ++r)
+    for (size_t f = 0; f < cv.per_fold[r].size(); ++f) {
+      const auto& e = cv.per_fold[r][f];
+      all_folds.push_back(e);
+      const auto& p = e.metrics.at(eval::Level::kPatient);
+      const auto& s = e.metrics.at(eval::Level::kSlice);
+      const auto& soft = p.at(eval::Scorer::kVoteSoft);
+      md += fmt::format(
+          "| {} | {} | {} ({}/{}) | {} | {} | {} | {} | {:.1f} % | {:.1f} % | {} |\n", r + 1, f + 1,
+          soft.n, soft.positives, soft.negatives, fixed(p.at(eval::Scorer::kT1).auc.auc, 3),
+          fixed(p.at(eval::Scorer::kT2).auc.auc, 3), fixed(p.at(eval::Scorer::kFlair).auc.auc, 3),
+          fixed(soft.auc.auc, 3), 100 * soft.accuracy, 100 * p.at(eval::Scorer::kVoteHard).accuracy,
+          fixed(s.at(eval::Scorer::kVoteSoft).auc.auc, 3));
+    }
+  auto summary_table = [&](const eval::MetricSummary& sum, const std::string& heading) {
+    for (eval::Level level : {eval::Level::kPatient, eval::Level::kSlice}) {
+      md += fmt::format("\n### {} ({} level)\n\n", heading, eval::level_name(level));
+      md +=
+          "| Model | AUC | Accuracy | Sensitivity (HGG) | Specificity (LGG) | F1 |\n"
+          "|---|---|---|---|---|---|\n";
+      for (const auto& [scorer, m] : sum.at(level))
+        md += fmt::format(
+            "| {} | {} | {} | {} | {} | {} |\n", eval::scorer_name(scorer),
+            mean_sd_cell(m.at("auc"), 3, false), mean_sd_cell(m.at("accuracy"), 1, true),
+            mean_sd_cell(m.at("sensitivity"), 1, true), mean_sd_cell(m.at("specificity"), 1, true),
+            mean_sd_cell(m.at("f1"), 3, false));
+    }
+  };
+  summary_table(eval::summarise(all_folds),
+                fmt::format("Mean ± SD across the {} folds{}", all_folds.size(),
+                            repeats > 1 ? " of all repetitions" : ""));
+  if (repeats > 1)
+    summary_table(eval::summarise(cv.pooled),
+                  fmt::format("Mean ± SD of the pooled figures across {} repetitions", repeats));
+  md += fmt::format(
+      "\nEach of the {} folds trained its own T1, T2 and FLAIR models on the other folds' patients "
+      "(validation on patients drawn from those folds) and scored only its own test patients; the "
+      "pooled tables score every patient once. SDs are sample SDs; folds with few patients give "
+      "noisy per-fold figures, which is what the SD shows.\n",
+      folds);
+  return md;
+}
+
+void write_cv_report(const detail::CvOutcome& cv, int folds, int repeats,
+                     const std::string& config_json, const std::string& table_md,
+                     const fs::path& out) {
+  std::vector<std::pair<std::string, std::vector<report::TrainingLogRow>>> logs;
+  for (size_t f = 0; f < cv.bundles.front().size(); ++f)
+    for (auto& l : training_logs(cv.bundles.front()[f], fmt::format("fold {} ", f + 1)))
+      logs.push_back(std::move(l));
+  report::ReportInputs in;
+  in.title = fmt::format("gliomagrade: LGG vs HGG, {}-fold cross-validation", folds);
+  in.table_markdown = table_md;
+  in.config_json = config_json;
+  in.notes =
+      "Out-of-fold predictions: each patient is scored by the models of the one fold that "
+      "held it out, which never saw any of its slices.";
+  in.sections = report::plot_evaluation(cv.pooled.front(), logs, out / "plots");
+  // The pooled ROC with each fold's curve (soft vote); inserted first, so patient level leads.
+  for (eval::Level level : {eval::Level::kSlice, eval::Level::kPatient}) {
+    std::vector<std::pair<std::string, eval::BinaryMetrics>> curves;
+    curves.push_back({"pooled", cv.pooled.front().metrics.at(level).at(eval::Scorer::kVoteSoft)});
+    for (size_t f = 0; f < cv.per_fold.front().size(); ++f)
+      curves.push_back({fmt::format("fold {}", f + 1),
+                        cv.per_fold.front()[f].metrics.at(level).at(eval::Scorer::kVoteSoft)});
+    const std::string name = eval::level_name(level);
+    const fs::path stem = out / "plots" / ("roc_folds_" + name);
+    report::plot_roc(curves,
+                     fmt::format("Soft vote ROC, {} level: pooled and per fold{}", name,
+                                 repeats > 1 ? " (repetition 1)" : ""),
+                     stem);
+    in.sections.insert(in.sections.begin(),
+                       report::FigureSection{"Cross-validation: ROC per fold (" + name + " level)",
+                                             {{"pooled out-of-fold ROC and each fold's",
+                                               fs::path(stem.string() + ".png")}}});
+  }
+  report::write_report_html(in, out / "report.html");
+}
+
+}  // namespace
+
+RunSummary run(const RunOptions& o, const fs::path& out) {
+  check_options(o, detail::planned_patients(o.cohort));
+  const json options = run_options_json(o);
+  detail::begin_results_dir(out, "run.json", "run", options, o.resume);
+  detail::StageClock clock;
+  RunSummary summary;
+  json config = options;
+
+  clock.start(o.cohort.data.empty() ? "synth: built-in synthetic cohort" : "cohort");
+  const auto cases = detail::cohort_cases(o.cohort, out, o.show_progress);
+  clock.stop();
+  clock.start("prepare: slice store");
+  const prep::SliceStore store =
+      detail::prepare_store(cases, o.cohort, out / "store", o.show_progress);
+  clock.stop();
+  const auto keys = data::item_keys(store);
+
+  eval::Evaluation headline;
+  nlohmann::json training = nlohmann::json::object();
+  if (o.folds == 0) {
+    clock.start("split");
+    data::SplitOptions sp;
+    sp.by = o.split_by;
+    sp.seed = o.split_seed;
+    const data::Split split = data::make_split(keys, sp);
+    data::save_split(split, keys, out / "split.csv");
+    for (auto part : {data::Part::kTrain, data::Part::kVal, data::Part::kTest})
+      fmt::print(stderr, "  {}: {} slices\n", data::part_name(part), split.items_in(part).size());
+    clock.stop();
+
+    clock.start("train: T1, T2, FLAIR");
+    const auto results =
+        train_bundle(store, split, {io::Sequence::kT1, io::Sequence::kT2, io::Sequence::kFlair},
+                     o.train, out / "model", o.resume);
+    clock.stop();
+    if (!results.empty() && !results.back().completed) {
+      summary.stages = clock.times();
+      return summary;
+    }
+    for (const auto& r : results)
+      training[io::sequence_name(r.sequence)] = {
+          {"best_val_loss", r.best_val_loss},         {"best_val_accuracy", r.best_val_accuracy},
+          {"best_iteration", r.best_iteration},       {"iterations", r.iterations},
+          {"images_per_second", r.images_per_second}, {"seconds", r.seconds}};
+
+    clock.start("evaluate: test set");
+    headline =
+        evaluate_bundle(out / "model", store, split, data::Part::kTest, out, o.show_progress);
+    clock.stop();
+    clock.start("report");
+    write_report(out / "model", headline, config.dump(2), store, split, data::Part::kTest, out);
+    clock.stop();
+    summary.table_markdown = eval::table_markdown(headline);
+  } else {
+    clock.start(fmt::format("cross-validation: {} folds x {} repetition(s) x 3 sequences", o.folds,
+                            o.repeats));
+    const detail::CvOutcome cv = detail::cross_validate(
+        store, o.folds, o.repeats, o.split_seed, o.train, out, o.resume, o.show_progress, "");
+    clock.stop();
+    if (!cv.completed) {
+      summary.stages = clock.times();
+      return summary;
+    }
+    for (size_t r = 0; r < cv.seconds.size(); ++r)
+      for (size_t f = 0; f < cv.seconds[r].size(); ++f)
+        training["folds"].push_back(
+            {{"repeat", r + 1}, {"fold", f + 1}, {"seconds", cv.seconds[r][f]}});
+    clock.start("evaluate and report: pooled out-of-fold predictions");
+    eval::write_predictions_csv(cv.rows, out / "predictions.csv");
+    write_file_atomic(out / "metrics.json", cv_metrics_json(cv, o.folds, o.repeats, o.split_seed));
+    summary.table_markdown = cv_table_markdown(cv, o.folds, o.repeats);
+    write_file_atomic(out / "table.md", summary.table_markdown);
+    write_cv_report(cv, o.folds, o.repeats, config.dump(2), summary.table_markdown, out);
+    clock.stop();
+  }
+
+  const json provenance = {{"versions", {{"gliomagrade", kVersion}, {"libtorch", TORCH_VERSION}}},
+                           {"store_key", store.key},
+                           {"inputs", "per-file sha256 in store/store.json"},
+                           {"stages", clock.json()},
+                           {"training", training},
+                           {"peak_rss_mib", detail::peak_rss_mib()}};
+  write_file_atomic(out / "config.json", config.dump(2) + "\n");
+  write_file_atomic(out / "provenance.json", provenance.dump(2) + "\n");
+  detail::finish_results_dir(out, "run.json", "run", options);
+  summary.completed = true;
+  summary.stages = clock.times();
+  return summary;
+}
+
+}  // namespace gg::protocol
