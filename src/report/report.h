@@ -56,6 +56,22 @@ void plot_confusion_grid(const std::vector<std::pair<std::string, eval::BinaryMe
 void plot_reliability(const std::vector<std::pair<std::string, eval::Calibration>>& curves,
                       const std::string& title, const fs::path& stem);
 
+// Bars with confidence intervals, in groups side by side (e.g. slice level | patient level), one
+// bar per series in each group (the same series in every group, coloured alike, with a legend
+// below), each labelled with its value; a dashed horizontal reference line (e.g. chance). NaN
+// values draw no bar ("n/a"); NaN bounds draw no whisker. y runs from 0 to 1.
+struct IntervalBar {
+  std::string series;
+  double value = 0, lo = 0, hi = 0;
+};
+struct BarGroup {
+  std::string name;
+  std::vector<IntervalBar> bars;
+};
+void plot_interval_bars(const std::vector<BarGroup>& groups, const std::string& title,
+                        const std::string& subtitle, const std::string& y_label, double reference,
+                        const fs::path& stem);
+
 // A captioned figure: the caption and the PNG file to embed.
 struct FigureSection {
   std::string heading;                                    // e.g. "ROC curves"
