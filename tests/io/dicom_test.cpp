@@ -15,12 +15,12 @@ namespace {
 using gg::testing::expect_bad_input;
 using gg::testing::TempDir;
 
-// 9×7×6 voxels of 0.9×0.9×2.5 mm at a non-zero origin; voxel values code their index, and some
-// are fractional or negative to exercise int16 rounding.
+// 9×7×6 voxels of 0.9×0.8×2.5 mm (x and y differ, so a swap shows) at a non-zero origin; voxel
+// values code their index, and some are fractional or negative to exercise int16 rounding.
 Volume pattern(int nz = 6) {
   Volume v;
   v.size = {9, 7, nz};
-  v.spacing_mm = {0.9, 0.9, 2.5};
+  v.spacing_mm = {0.9, 0.8, 2.5};
   v.origin_mm = {-12.5, 30.25, -40.0};
   v.voxels.resize(size_t(v.num_voxels()));
   for (int z = 0; z < v.size[2]; ++z)
