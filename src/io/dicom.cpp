@@ -265,7 +265,8 @@ Volume read_dicom_series(const fs::path& dir, const VolumeReadOptions& options) 
         std::string(chosen.empty() ? "holds " + std::to_string(uids.size()) + " DICOM series"
                                    : "holds more than one of the series asked for") +
             ": " + describe(list_dicom_series(dir)),
-        "choose one with --series UID (SeriesInstanceUID as listed)");
+        "choose one with --series UID (SeriesInstanceUID as listed; --series flair=UID "
+        "for one input only)");
   const std::vector<std::string> files = names->GetFileNames(chosen.front());
   std::vector<Slice> slices;
   for (const std::string& file : files) slices.push_back(read_slice(file));
