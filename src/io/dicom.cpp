@@ -110,9 +110,11 @@ Slice read_slice(const std::string& file) {
   return s;
 }
 
-// The slices must stack along the slice normal at one spacing: otherwise stacking them would
-// warp the anatomy. Returns the slice spacing (mm, > 0); throws naming the offending files.
-double check_stacking(const std::vector<Slice>& slices, const Vec3& normal, const fs::path& dir) {
+// The slices must stack along the slice normal (checked here) at one spacing (check_steps):
+// otherwise stacking them would warp the anatomy. Returns each slice's distance from the first
+// along the normal; throws naming the offending file.
+std::vector<double> along_normal(const std::vector<Slice>& slices, const Vec3& normal,
+                                 const fs::path& dir) {
   const Slice& first = slices.front();
   std::vector<double> along(slices.size());
   for (size_t i = 0; i < slices.size(); ++i) {
@@ -140,6 +142,13 @@ double check_stacking(const std::vector<Slice>& slices, const Vec3& normal, cons
                       "correct the tilt and give the result (e.g. dcm2niix, which resamples "
                       "tilted series, then the NIfTI file)");
   }
+  return along;
+}
+
+// Returns the slice spacing, negative when the files run against the normal; throws for
+// duplicate positions, a gap (missing slices) or uneven steps, naming the files on both sides.
+double check_steps(const std::vector<double>& along, const std::vector<Slice>& slices,
+                   const fs::path& dir) {
   std::vector<double> steps;
   for (size_t i = 1; i < along.size(); ++i) steps.push_back(along[i] - along[i - 1]);
   for (size_t i = 0; i < steps.size(); ++i)
@@ -183,7 +192,7 @@ Volume stack(const std::vector<Slice>& slices, const fs::path& dir) {
   const Vec3 normal{first.row[1] * first.column[2] - first.row[2] * first.column[1],
                     first.row[2] * first.column[0] - first.row[0] * first.column[2],
                     first.row[0] * first.column[1] - first.row[1] * first.column[0]};
-  const double step = check_stacking(slices, normal, dir);
+  const double step = check_steps(along_normal(slices, normal, dir), slices, dir);
   detail::StoredGeometry g;
   g.size = {int64_t(region[0]), int64_t(region[1]), int64_t(slices.size())};
   g.spacing = {first.image->GetSpacing()[0], first.image->GetSpacing()[1], std::abs(step)};
