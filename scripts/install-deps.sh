@@ -7,6 +7,7 @@ packages=(
   libtorch-dev                                    # tensors, autograd, oneDNN kernels
   libopenblas0-openmp                             # fast BLAS for libtorch (Debian's default is the reference BLAS)
   libinsighttoolkit5-dev                          # NIfTI / NRRD / MHA IO and geometry
+  libgdcm-dev                                     # DICOM series (ITKIOGDCM; ITK depends on it too)
   libopencv-imgproc-dev libopencv-imgcodecs-dev   # 2-D resize, PNG
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libcairo2-dev                                   # plots (PNG, SVG)

@@ -17,6 +17,7 @@ namespace fs = std::filesystem;
 struct PredictArgs {
   fs::path t1, t2, flair, seg, cohort, model, out;
   std::string id;
+  std::vector<std::string> series;  // --series [SEQ=]UID
   int slice = -1;
   bool no_mask = false, no_gradcam = false, keep_going = false;
   infer::PredictOptions options;
@@ -40,6 +41,28 @@ std::vector<io::Case> cases_of(const PredictArgs& a) {
   return {c};
 }
 
+// --series UID applies to every input; --series flair=UID to one (for sequences stored as
+// several series of one DICOM directory).
+std::array<io::VolumeReadOptions, 4> series_options(const std::vector<std::string>& values) {
+  std::array<io::VolumeReadOptions, 4> out;
+  const char* const names[] = {"t1", "t2", "flair", "seg"};
+  for (const std::string& value : values) {
+    const auto eq = value.find('=');
+    const std::string uid = eq == std::string::npos ? value : value.substr(eq + 1);
+    if (uid.empty()) throw CLI::ValidationError("--series", "empty SeriesInstanceUID");
+    bool matched = eq == std::string::npos;
+    for (size_t i = 0; i < 4; ++i)
+      if (eq == std::string::npos || value.compare(0, eq, names[i]) == 0) {
+        out[i].series_uids.push_back(uid);
+        matched = true;
+      }
+    if (!matched)
+      throw CLI::ValidationError("--series",
+                                 "'" + value.substr(0, eq) + "=' is not t1=, t2=, flair= or seg=");
+  }
+  return out;
+}
+
 std::string one_line(const infer::PatientPrediction& p) {
   return fmt::format(
       "{}: {} (hard vote {}/3 HGG, soft P(HGG) {:.2f}); P(HGG) T1 {:.2f} T2 {:.2f} FLAIR {:.2f}; "
@@ -56,7 +79,7 @@ void add_predict(CLI::App& app) {
   auto a = std::make_shared<PredictArgs>();
   auto* c = app.add_subcommand(
       "predict", "Grade new patients (LGG/HGG) with a trained bundle, with Grad-CAM overlays");
-  c->add_option("--t1", a->t1, "T1 volume of one patient (NIfTI/NRRD/MHA)");
+  c->add_option("--t1", a->t1, "T1 volume of one patient (NIfTI/NRRD/MHA file or DICOM directory)");
   c->add_option("--t2", a->t2, "T2 volume");
   c->add_option("--flair", a->flair,
                 "FLAIR volume: the reference grid (T1/T2 on other grids are resampled into it)");
@@ -68,6 +91,11 @@ void add_predict(CLI::App& app) {
        "--slice", a->slice,
        "Centre axial slice (canonical LPS+ index), overriding mask and automatic localisation")
       ->check(CLI::NonNegativeNumber);
+  c->add_option("--series", a->series,
+                "DICOM: the SeriesInstanceUID to read from an input directory holding several "
+                "series (the error lists them); SEQ=UID (t1=, t2=, flair=, seg=) for one input "
+                "only; repeatable")
+      ->type_name("[SEQ=]UID");
   c->add_option("--cohort", a->cohort,
                 "Many patients: a BraTS folder or manifest CSV (id,grade,t1,t2,flair,seg)");
   c->add_option("--model", a->model,
@@ -107,6 +135,7 @@ void add_predict(CLI::App& app) {
   c->callback([a] {
     const std::vector<io::Case> cases = cases_of(*a);
     a->options.slice = a->slice;
+    a->options.series = series_options(a->series);
     a->options.use_mask = !a->no_mask;
     a->options.grad_cam = !a->no_gradcam;
     if (!a->out.empty()) check_output_dir(a->out, "predictions.csv");

@@ -71,6 +71,9 @@ struct PredictOptions {
   bool resample_mask = false;  // a mask on another grid is resampled (nearest) instead of refused
   bool grad_cam = true;
   int batch_size = 32;
+  // Inputs that are DICOM directories holding several series: the SeriesInstanceUIDs to choose
+  // from (io::VolumeReadOptions), for T1, T2, FLAIR and the mask in that order.
+  std::array<io::VolumeReadOptions, 4> series;
 };
 
 struct SequencePrediction {

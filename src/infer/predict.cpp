@@ -84,10 +84,12 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
 
   // The three volumes are read concurrently (decompression dominates); errors surface in the
   // order FLAIR, T1, T2.
-  auto read = [](const fs::path& path) { return io::read_volume(path); };
-  auto t1_read = std::async(std::launch::async, read, c.t1);
-  auto t2_read = std::async(std::launch::async, read, c.t2);
-  const io::Volume flair = io::read_volume(c.flair);
+  auto read = [](const fs::path& path, const io::VolumeReadOptions& series) {
+    return io::read_volume(path, series);
+  };
+  auto t1_read = std::async(std::launch::async, read, c.t1, o.series[0]);
+  auto t2_read = std::async(std::launch::async, read, c.t2, o.series[1]);
+  const io::Volume flair = io::read_volume(c.flair, o.series[2]);
   io::check_intensities(flair, c.flair);
   p.depth = flair.size[2];
   std::array<io::Volume, 3> volumes;
@@ -109,7 +111,7 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
                       "give an axial slice index within the FLAIR volume");
     p.choice = SliceChoice::kUser, p.centre_z = o.slice;
   } else if (o.use_mask && !c.seg.empty()) {
-    io::Volume seg = io::read_volume(c.seg);
+    io::Volume seg = io::read_volume(c.seg, o.series[3]);
     if (!io::same_grid(seg, flair)) {
       if (!o.resample_mask)
         throw_bad_input(
@@ -192,6 +194,7 @@ const char* slice_choice_name(SliceChoice c) {
 
 std::string id_from_path(const fs::path& flair) {
   std::string name = flair.filename().string();
+  if (name.empty()) name = flair.parent_path().filename().string();  // "P1_flair/" (DICOM)
   for (const char* ext : {".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"}) {
     const std::string e = ext;
     if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) {

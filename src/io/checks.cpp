@@ -27,13 +27,16 @@ std::string trim(const std::string& s) {
 
 bool same_grid(const Volume& a, const Volume& b) {
   constexpr double kTolerance = 1e-3;
+  // Written as !(difference <= tolerance) so that NaN, which compares false with everything,
+  // means "not the same grid" (and Inf - Inf is NaN).
+  auto close = [](double x, double y) { return std::abs(x - y) <= kTolerance; };
   if (a.size != b.size) return false;
-  for (int i = 0; i < 3; ++i) {
-    if (std::abs(a.spacing_mm[i] - b.spacing_mm[i]) > kTolerance) return false;
-    if (std::abs(a.origin_mm[i] - b.origin_mm[i]) > kTolerance) return false;
+  for (size_t i = 0; i < 3; ++i) {
+    if (!close(a.spacing_mm[i], b.spacing_mm[i])) return false;
+    if (!close(a.origin_mm[i], b.origin_mm[i])) return false;
   }
-  for (int i = 0; i < 9; ++i)
-    if (std::abs(a.direction[i] - b.direction[i]) > kTolerance) return false;
+  for (size_t i = 0; i < 9; ++i)
+    if (!close(a.direction[i], b.direction[i])) return false;
   return true;
 }
 

@@ -114,6 +114,12 @@ std::vector<Case> brats2020(const fs::path& root, const fs::path& mapping) {
   return cases;
 }
 
+// A volume file or a DICOM series directory (read_volume reads both).
+bool is_volume_path(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec) || fs::is_directory(p, ec);
+}
+
 fs::path manifest_path(const fs::path& base, const std::string& field) {
   if (field.empty()) return {};
   const fs::path p(field);
@@ -150,7 +156,7 @@ std::vector<Case> manifest(const fs::path& csv) {
                         where + "no " + sequence_name(s) + " path for patient " + c.id,
                         "every patient needs t1, t2 and flair");
       const fs::path p = manifest_path(base, field);
-      if (!fs::is_regular_file(p))
+      if (!is_volume_path(p))
         throw_bad_input(
             p.string(),
             std::string("missing ") + sequence_name(s) + " volume of patient " + c.id + " (" +
@@ -160,7 +166,7 @@ std::vector<Case> manifest(const fs::path& csv) {
     }
     if (seg_col >= 0) {
       c.seg = manifest_path(base, row[size_t(seg_col)]);
-      if (!c.seg.empty() && !fs::is_regular_file(c.seg))
+      if (!c.seg.empty() && !is_volume_path(c.seg))
         throw_bad_input(c.seg.string(), "missing seg (mask) volume of patient " + c.id,
                         "fix the path in the manifest, or leave the seg field empty");
     }

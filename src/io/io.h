@@ -36,13 +36,52 @@ struct Volume {
   }
 };
 
-// Reads a 3-D volume (NIfTI .nii/.nii.gz, NRRD, MHA, anything ITK reads) of any scalar voxel
-// type as float, reoriented to the canonical orientation.
+// How read_volume chooses among the series of a DICOM directory.
+struct VolumeReadOptions {
+  // SeriesInstanceUIDs to choose from: a directory holding several series reads the one listed
+  // here. Several UIDs may be listed (e.g. one per sequence, each in its own directory); a
+  // directory holding exactly one series reads it whether or not it is listed.
+  std::vector<std::string> series_uids;
+};
+
+// Reads a 3-D volume of any scalar voxel type as float, reoriented to the canonical orientation,
+// from a file (NIfTI-1 .nii/.nii.gz, NRRD, MHA, anything ITK reads) or a DICOM series directory
+// (see read_dicom_series).
 // Throws gg::Error(kBadInput) naming the file when it is missing, unreadable, truncated, not an
-// image, not 3-D (2-D or 4-D with more than one volume), or not scalar. Does not otherwise check
-// values, with one exception: NIfTI float files holding NaN/Inf are rejected here (kBadInput,
-// "N voxels are NaN or infinite"), because the NIfTI library would silently turn them into 0.
-Volume read_volume(const fs::path& path);
+// image, not 3-D (2-D or 4-D with more than one volume), or not scalar; when its geometry is not
+// finite (spacing must be finite and > 0, origin and direction finite); for a NIfTI-2 file (ITK
+// 5.2 reads NIfTI-1 only). Does not otherwise check values, with one exception: NIfTI float files
+// holding NaN/Inf are rejected here (kBadInput, "N voxels are NaN or infinite"), because the NIfTI
+// library would silently turn them into 0. Nothing is printed: NIfTI headers that the NIfTI
+// library would complain about on stderr are refused before it sees them.
+Volume read_volume(const fs::path& path, const VolumeReadOptions& options = {});
+
+// DICOM series directories ---------------------------------------------------------------------
+struct DicomSeries {
+  std::string uid;          // SeriesInstanceUID (0020,000E)
+  std::string description;  // SeriesDescription (0008,103E), may be empty
+  int slices = 0;           // files in the series
+};
+// The series in `dir` (not recursive), by SeriesInstanceUID. Empty when it holds no DICOM file.
+std::vector<DicomSeries> list_dicom_series(const fs::path& dir);
+
+// Reads one series of `dir` (chosen as VolumeReadOptions says): slices sorted along the slice
+// normal, geometry from ImagePositionPatient/ImageOrientationPatient/PixelSpacing, voxels with
+// RescaleSlope/Intercept applied, then reoriented as read_volume does.
+// Throws gg::Error(kBadInput) naming `dir` (or the slice file) when: it holds no DICOM file;
+// it holds several series and none (or more than one) is chosen (the message lists each UID,
+// SeriesDescription and slice count); a slice cannot be read or has no position; slices differ in
+// size or orientation; the positions show a gantry tilt, a missing slice (a gap, naming the files
+// on both sides), duplicate positions, or non-uniform spacing: the volume is never warped.
+Volume read_dicom_series(const fs::path& dir, const VolumeReadOptions& options = {});
+
+// Writes `volume` as a DICOM MR series, one file per axial slice (dir/slice0001.dcm, ...), voxels
+// rounded to int16, with the volume's spacing, origin and direction as PixelSpacing,
+// ImagePositionPatient and ImageOrientationPatient, and the given SeriesInstanceUID and
+// SeriesDescription. For tests and demos: not a conformant scanner export (no patient data).
+// Throws gg::Error(kRuntime) when a file cannot be written.
+void write_dicom_series(const Volume& volume, const fs::path& dir, const std::string& series_uid,
+                        const std::string& description);
 
 // Writes a volume (format from the extension, .nii.gz compressed). `as_int16` stores rounded
 // int16 voxels (as BraTS does), otherwise float32. The volume's direction is written as given,
@@ -50,7 +89,7 @@ Volume read_volume(const fs::path& path);
 void write_volume(const Volume& volume, const fs::path& path, bool as_int16);
 
 // Geometry equality as DESIGN.md defines it: same size, spacing within 1e-3 mm, same direction
-// (within 1e-3), origin within 1e-3 mm.
+// (within 1e-3), origin within 1e-3 mm. False when any of these values is NaN or infinite.
 bool same_grid(const Volume& a, const Volume& b);
 
 // Value checks: throws gg::Error(kBadInput) naming `path` when any voxel is NaN/Inf, or when the
@@ -82,7 +121,7 @@ struct Case {
 //  - a BraTS 2020 folder: root/<ID>/<ID>_*.nii.gz plus root/name_mapping.csv (columns include
 //    Grade and BraTS_2020_subject_ID);
 //  - a manifest CSV file: header id,grade,t1,t2,flair,seg; paths relative to the CSV's folder;
-//    grade LGG/HGG or empty.
+//    grade LGG/HGG or empty; a path may be a volume file or a DICOM series directory.
 // Cases are sorted by id. Checks only that files exist (not their content).
 // Throws gg::Error(kBadInput) naming the path for: an unrecognised layout, a missing sequence
 // file, duplicate patient ids, a malformed manifest row (with its line number).

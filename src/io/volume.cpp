@@ -8,20 +8,19 @@
 #include <itkNiftiImageIOFactory.h>
 #include <itkNrrdImageIOFactory.h>
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <fstream>
 #include <memory>
 #include <mutex>
 
 #include "common/error.h"
 #include "common/files.h"
+#include "io/internal.h"
 #include "io/io.h"
 
 namespace gg::io {
+
+using detail::StoredGeometry;
 
 namespace {
 
@@ -91,149 +90,6 @@ itk::ImageIOBase::Pointer open_header(const fs::path& path) {
                     "convert it to a scalar (grey-level) volume");
   return image_io;
 }
-
-// Two things NIfTI readers (ITK's included, through nifti1_io) do silently that we must not:
-// a file whose voxel data ends early is zero-filled, and NaN/Inf float voxels are replaced by 0.
-// So for .nii/.nii.gz we check the data length ourselves, and scan float data for non-finite
-// values, before ITK reads the file.
-std::string nifti_ext(const fs::path& path) {
-  const std::string name = path.filename().string();
-  if (name.size() > 7 && name.compare(name.size() - 7, 7, ".nii.gz") == 0) return ".nii.gz";
-  if (name.size() > 4 && name.compare(name.size() - 4, 4, ".nii") == 0) return ".nii";
-  return {};
-}
-
-template <typename T>
-T load(const unsigned char* p, bool swap) {
-  unsigned char b[sizeof(T)];
-  std::memcpy(b, p, sizeof(T));
-  if (swap) std::reverse(b, b + sizeof(T));
-  T v;
-  std::memcpy(&v, b, sizeof(T));
-  return v;
-}
-
-struct NiftiLayout {
-  int64_t vox_offset = 0, data_bytes = 0;
-  int datatype = 0;
-  bool swap = false;
-  int64_t end() const { return vox_offset + data_bytes; }
-  int float_bytes() const { return datatype == 16 ? 4 : datatype == 64 ? 8 : 0; }  // FLOAT32/64
-};
-
-// Parses a NIfTI-1 or NIfTI-2 header; false if it is not one.
-bool parse_nifti_header(const unsigned char* h, size_t n, NiftiLayout& out) {
-  for (bool swap : {false, true}) {
-    if (n >= 348 && load<int32_t>(h, swap) == 348) {
-      const int ndim = std::clamp<int>(load<int16_t>(h + 40, swap), 0, 7);
-      int64_t voxels = 1;
-      for (int i = 1; i <= ndim; ++i)
-        voxels *= std::max<int64_t>(1, load<int16_t>(h + 40 + 2 * i, swap));
-      out = {static_cast<int64_t>(load<float>(h + 108, swap)),
-             voxels * load<int16_t>(h + 72, swap) / 8, load<int16_t>(h + 70, swap), swap};
-      return true;
-    }
-    if (n >= 540 && load<int32_t>(h, swap) == 540) {
-      const int64_t ndim = std::clamp<int64_t>(load<int64_t>(h + 16, swap), 0, 7);
-      int64_t voxels = 1;
-      for (int64_t i = 1; i <= ndim; ++i)
-        voxels *= std::max<int64_t>(1, load<int64_t>(h + 16 + 8 * i, swap));
-      out = {load<int64_t>(h + 168, swap), voxels * load<int16_t>(h + 14, swap) / 8,
-             load<int16_t>(h + 12, swap), swap};
-      return true;
-    }
-  }
-  return false;
-}
-
-void throw_truncated(const fs::path& path, int64_t have, int64_t need) {
-  throw_bad_input(path.string(),
-                  "file is truncated: " + std::to_string(have) + " of " + std::to_string(need) +
-                      " bytes of header and voxel data present",
-                  "the file was cut short (interrupted download or copy): fetch it again");
-}
-
-// gzip keeps the uncompressed length mod 2^32 in its last 4 bytes. A file cut at a random point
-// ends in random bytes, which match the expected length with probability 2^-32.
-bool gzip_trailer_says(const fs::path& path, int64_t length) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  const auto size = static_cast<int64_t>(in.tellg());
-  if (size < 18) return false;
-  unsigned char tail[4];
-  in.seekg(size - 4);
-  in.read(reinterpret_cast<char*>(tail), 4);
-  const uint32_t isize = uint32_t(tail[0]) | uint32_t(tail[1]) << 8 | uint32_t(tail[2]) << 16 |
-                         uint32_t(tail[3]) << 24;
-  return in && isize == static_cast<uint32_t>(length);
-}
-
-template <typename T>
-int64_t count_non_finite(const char* data, int64_t bytes, bool swap) {
-  int64_t n = 0;
-  for (int64_t i = 0; i + int64_t(sizeof(T)) <= bytes; i += sizeof(T))
-    n += !std::isfinite(load<T>(reinterpret_cast<const unsigned char*>(data + i), swap));
-  return n;
-}
-
-void inspect_nifti(const fs::path& path) {
-  const std::string ext = nifti_ext(path);
-  if (ext.empty()) return;
-  std::unique_ptr<gzFile_s, int (*)(gzFile)> gz(gzopen(path.c_str(), "rb"), &gzclose);
-  if (!gz) throw_bad_input(path.string(), "cannot open file", "check the path and permissions");
-  gzbuffer(gz.get(), 1 << 18);
-  unsigned char header[540] = {};
-  const int got = gzread(gz.get(), header, sizeof header);
-  NiftiLayout layout;
-  if (!parse_nifti_header(header, got > 0 ? size_t(got) : 0, layout)) return;  // ITK will judge
-  const int float_bytes = layout.float_bytes();
-  if (float_bytes == 0) {  // integer voxels: only the length matters
-    if (ext == ".nii") {
-      const auto have = static_cast<int64_t>(fs::file_size(path));
-      if (have < layout.end()) throw_truncated(path, have, layout.end());
-      return;
-    }
-    if (gzip_trailer_says(path, layout.end())) return;
-  }
-  // Stream the whole file: count its bytes and, for float data, its non-finite voxels.
-  gzrewind(gz.get());
-  std::vector<char> chunk(1 << 20);  // a multiple of 8: float elements never straddle chunks
-  int64_t have = 0, non_finite = 0;
-  for (;;) {
-    const int n = gzread(gz.get(), chunk.data(), static_cast<unsigned>(chunk.size()));
-    if (n < 0) {
-      int errnum = 0;
-      throw_bad_input(path.string(),
-                      std::string("corrupt gzip data: ") + gzerror(gz.get(), &errnum),
-                      "the file is damaged: fetch it again");
-    }
-    if (n == 0) break;
-    if (float_bytes > 0) {
-      // The part of this chunk inside [vox_offset, end), aligned to the element grid.
-      const int64_t lo = std::max(have, layout.vox_offset), hi = std::min(have + n, layout.end());
-      if (hi > lo) {
-        const int64_t first =
-            lo + (float_bytes - (lo - layout.vox_offset) % float_bytes) % float_bytes;
-        const char* p = chunk.data() + (first - have);
-        non_finite += float_bytes == 4 ? count_non_finite<float>(p, hi - first, layout.swap)
-                                       : count_non_finite<double>(p, hi - first, layout.swap);
-      }
-    }
-    have += n;
-  }
-  if (have < layout.end()) throw_truncated(path, have, layout.end());
-  if (non_finite > 0)
-    throw_bad_input(path.string(), std::to_string(non_finite) + " voxels are NaN or infinite",
-                    "fix or re-export the volume (NaN/Inf usually come from a failed conversion)");
-}
-
-// The stored image's geometry as ITK's ImageIO reports it. d(r, c): component r of the direction
-// of stored axis c (ITK's direction matrix).
-struct StoredGeometry {
-  std::array<int64_t, 3> size{};
-  std::array<double, 3> spacing{}, origin{};
-  std::array<double, 9> direction{};
-  double d(int r, int c) const { return direction[size_t(r * 3 + c)]; }
-};
 
 StoredGeometry stored_geometry(const itk::ImageIOBase& io) {
   StoredGeometry g;
@@ -400,18 +256,22 @@ void write_with_itk(const Volume& volume, const fs::path& tmp) {
 
 }  // namespace
 
-Volume read_volume(const fs::path& path) {
+Volume read_volume(const fs::path& path, const VolumeReadOptions& options) {
   register_image_io();
   std::error_code ec;
   if (!fs::exists(path, ec)) throw_bad_input(path.string(), "file not found", "check the path");
+  if (fs::is_directory(path, ec)) return read_dicom_series(path, options);
   if (!fs::is_regular_file(path, ec))
-    throw_bad_input(path.string(), "is not a regular file", "give the path of an image file");
+    throw_bad_input(path.string(), "is not a regular file",
+                    "give the path of an image file or of a DICOM series directory");
+  detail::check_nifti_header(path);
   itk::ImageIOBase::Pointer image_io = open_header(path);
-  inspect_nifti(path);
+  detail::check_nifti_data(path);
 
   // Read the stored voxels with the file's own type, then convert and reorient in one pass: no
   // intermediate float image, which halves the memory traffic of the slowest step of prepare.
   const StoredGeometry stored = stored_geometry(*image_io);
+  detail::check_geometry(stored, path);
   Volume v;
   const Mapping mapping = canonical_layout(stored, path, v);
   std::vector<char> raw(image_io->GetImageSizeInBytes());
@@ -431,6 +291,39 @@ Volume read_volume(const fs::path& path) {
   gather_any(image_io->GetComponentType(), raw.data(), mapping, v, path);
   return v;
 }
+
+namespace detail {
+
+void check_geometry(const StoredGeometry& g, const fs::path& path) {
+  bool spacing_ok = true, origin_ok = true, direction_ok = true;
+  for (size_t i = 0; i < 3; ++i) {
+    spacing_ok &= std::isfinite(g.spacing[i]) && g.spacing[i] > 0;
+    origin_ok &= std::isfinite(g.origin[i]);
+  }
+  for (double d : g.direction) direction_ok &= std::isfinite(d);
+  if (!spacing_ok)
+    throw_bad_input(
+        path.string(),
+        "voxel spacing is " + format_triple(g.spacing) + " mm: it must be finite and positive",
+        "set the true voxel size in the header or re-export the volume from the "
+        "scanner data");
+  if (!origin_ok)
+    throw_bad_input(path.string(),
+                    "origin is " + format_triple(g.origin) + " mm: it must be finite",
+                    "fix the position in the header or re-export the volume");
+  if (!direction_ok)
+    throw_bad_input(path.string(), "direction (orientation) matrix holds NaN or infinite values",
+                    "fix the orientation header or re-export the volume");
+}
+
+Volume canonical_volume(const StoredGeometry& g, const float* stored, const fs::path& path) {
+  Volume v;
+  const Mapping mapping = canonical_layout(g, path, v);
+  gather<float>(reinterpret_cast<const char*>(stored), mapping, v);
+  return v;
+}
+
+}  // namespace detail
 
 void write_volume(const Volume& volume, const fs::path& path, bool as_int16) {
   register_image_io();
