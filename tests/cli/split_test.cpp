@@ -69,7 +69,7 @@ TEST(SplitCommand, ByImageAndSeed) {
 
 TEST(SplitCommand, KFoldWritesOneFilePerFold) {
   TempDir dir;
-  const fs::path store = make_store(dir);
+  const fs::path store = make_store(dir, 5, 5);
   const auto r =
       run_cli("split " + quoted(store) + " --out " + quoted(dir / "cv.csv") + " --folds 5");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -77,6 +77,19 @@ TEST(SplitCommand, KFoldWritesOneFilePerFold) {
     EXPECT_TRUE(fs::exists(dir / ("cv-fold" + std::to_string(k) + ".csv"))) << k;
   EXPECT_EQ(count_lines_with(r.output, "\ntest           2 "), 5u)
       << r.output;  // 10 patients / 5 folds
+}
+
+TEST(SplitCommandBadInput, MoreFoldsThanPatientsOfTheRarerGrade) {
+  TempDir dir;
+  const fs::path store = make_store(dir);  // 3 LGG, 7 HGG
+  const auto r =
+      run_cli("split " + quoted(store) + " --out " + quoted(dir / "cv.csv") + " --folds 5");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("--folds 5 is more than the 3 LGG patients (the cohort has 3 LGG, 7 "
+                          "HGG)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir / "cv-fold1.csv"));
 }
 
 TEST(SplitCommandBadInput, OneGradeOnly) {
