@@ -71,9 +71,9 @@ void add_split(CLI::App& app) {
       ->check(CLI::IsMember({"patient", "image"}))
       ->capture_default_str();
   c->add_option("--folds", a->folds,
-                "Patient-level stratified K-fold instead: writes K files <out>-fold<k>.csv, fold k "
-                "testing on "
-                "fold k and validating on fold k+1")
+                "Patient-level stratified K-fold (K >= 2) instead: writes K files "
+                "<out>-fold<k>.csv, fold k testing on fold k and validating on patients drawn "
+                "from the other folds")
       ->check(CLI::Range(3, 100));
   c->add_option("--seed", a->options.seed, "Seed of the shuffles (same seed, same split)")
       ->capture_default_str();
