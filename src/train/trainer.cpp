@@ -340,8 +340,10 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
         return result;  // simulated interruption: the last checkpoint is what survives
       }
       std::mt19937_64 rng(stream_seed(c.seed, uint64_t(epoch), uint64_t(it), 0xa06));
-      std::vector<int64_t> rows(order.begin() + int64_t(it) * c.batch_size,
-                                order.begin() + int64_t(it + 1) * c.batch_size);
+      // A training part smaller than one mini-batch makes one smaller batch (it read past the
+      // end of `order` before); otherwise the incomplete last batch is dropped, as MATLAB does.
+      const auto end = std::min<int64_t>(int64_t(order.size()), int64_t(it + 1) * c.batch_size);
+      std::vector<int64_t> rows(order.begin() + int64_t(it) * c.batch_size, order.begin() + end);
       auto x =
           to_layout(net->normalise_input(make_batch(train, rows, true, c, &rng)), c.channels_last);
       auto y = torch::empty({int64_t(rows.size())}, torch::kInt64);

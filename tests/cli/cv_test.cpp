@@ -127,6 +127,36 @@ TEST(CrossValidation, ResumedAfterAnInterruptionGivesTheSamePooledPredictions) {
   EXPECT_EQ(read_file(out / "predictions.csv"), read_file(tiny_cv() / "predictions.csv"));
 }
 
+TEST(CrossValidation, RepeatsReshuffleTheFoldsAndReportMeanAndSdOverRepeats) {
+  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  testing::TempDir dir;
+  const fs::path out = dir / "cv";
+  const auto r = run_cli("--quiet run --out " + q(out) +
+                         " --synth-lgg 4 --synth-hgg 5 --synth-size 64,64,40 --slices 2 "
+                         "--epochs 1 --batch 5 --freeze 4 --seed 5 --folds 2 --repeats 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const CsvTable pred = read_csv(out / "predictions.csv");
+  ASSERT_EQ(pred.rows.size(), 2u * 9 * 2) << "every slice once per repetition";
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> folds;  // (repeat, id)
+  for (const auto& row : pred.rows)
+    folds[{row[size_t(column(pred, "repeat"))], row[size_t(column(pred, "patient"))]}].insert(
+        row[size_t(column(pred, "fold"))]);
+  EXPECT_EQ(folds.size(), 18u);
+  for (const auto& [key, f] : folds) EXPECT_EQ(f.size(), 1u) << key.first << " " << key.second;
+  EXPECT_NE(read_file(out / "cv/r1/folds.csv"), read_file(out / "cv/r2/folds.csv"))
+      << "repetition 2 deals the folds with another seed";
+  const auto m = nlohmann::json::parse(read_file(out / "metrics.json"));
+  EXPECT_EQ(m["pooled_by_repeat"].size(), 2u);
+  EXPECT_EQ(m["per_fold"].size(), 4u);
+  EXPECT_EQ(m["across_repeats"]["metrics"]["patient"]["vote_soft"]["auc"]["n"], 2);
+  // The mean over repeats is the mean of the two pooled AUCs.
+  const double a = m["pooled_by_repeat"][0]["metrics"]["patient"]["vote_soft"]["auc"];
+  const double b = m["pooled_by_repeat"][1]["metrics"]["patient"]["vote_soft"]["auc"];
+  EXPECT_NEAR(m["across_repeats"]["metrics"]["patient"]["vote_soft"]["auc"]["mean"].get<double>(),
+              (a + b) / 2, 1e-12);
+  EXPECT_NE(read_file(out / "table.md").find("across 2 repetitions"), std::string::npos);
+}
+
 TEST(CrossValidationBadInput, OneLineErrorsAndNothingWritten) {
   testing::TempDir dir;
   const fs::path out = dir / "cv";

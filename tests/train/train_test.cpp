@@ -172,6 +172,20 @@ TEST_F(TrainTest, ResumeWithoutCheckpointIsABadInputError) {
   }
 }
 
+// A training part smaller than one mini-batch (a fold of a small CV) read past the end of the
+// epoch's order and crashed; it now trains on one smaller batch per epoch.
+TEST_F(TrainTest, ATrainingPartSmallerThanTheBatchTrains) {
+  auto& t = tiny_cohort();
+  TrainConfig c = fast_config();
+  c.epochs = 2;
+  c.batch_size = int(t.split.items_in(data::Part::kTrain).size()) + 3;
+  testing::TempDir out;
+  const TrainResult r = train_sequence(t.store, t.split, io::Sequence::kT2, c, out.path(), false);
+  EXPECT_TRUE(r.completed);
+  EXPECT_EQ(r.iterations, 2) << "one batch per epoch";
+  EXPECT_TRUE(fs::exists(out / "t2.pt"));
+}
+
 TEST(TrainConfigJson, RoundTripsAndRejectsUnknownKeys) {
   TrainConfig c;
   c.epochs = 9;
