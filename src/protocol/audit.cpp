@@ -1,7 +1,6 @@
 // `audit`: the paper's image-level split against the patient-level one, each also with the
 // grades shuffled per patient, on one cohort and seed.
 #include <fmt/format.h>
-#include <torch/version.h>
 
 #include <cmath>
 #include <map>
@@ -10,7 +9,6 @@
 
 #include "common/error.h"
 #include "common/files.h"
-#include "common/version.h"
 #include "protocol/internal.h"
 #include "report/report.h"
 
@@ -21,10 +19,6 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-ordered_json number(double v) { return std::isfinite(v) ? ordered_json(v) : ordered_json(); }
-std::string fixed(double v, int d) {
-  return std::isfinite(v) ? fmt::format("{:.{}f}", v, d) : "n/a";
-}
 std::string signed_points(double v) {
   return std::isfinite(v) ? fmt::format("{:+.1f}", 100 * v) : "n/a";
 }
@@ -92,22 +86,23 @@ Headline headline(const eval::Evaluation& e, eval::Level level) {
 }
 
 ordered_json headline_json(const Headline& h) {
-  return {{"auc", number(h.auc.auc)},
-          {"auc_ci", {number(h.auc.lo), number(h.auc.hi)}},
-          {"accuracy", number(h.accuracy.value)},
-          {"accuracy_ci", {number(h.accuracy.lo), number(h.accuracy.hi)}},
+  return {{"auc", detail::json_number(h.auc.auc)},
+          {"auc_ci", {detail::json_number(h.auc.lo), detail::json_number(h.auc.hi)}},
+          {"accuracy", detail::json_number(h.accuracy.value)},
+          {"accuracy_ci", {detail::json_number(h.accuracy.lo), detail::json_number(h.accuracy.hi)}},
           {"correct", h.accuracy.successes},
           {"n", h.accuracy.n},
-          {"auc_vs_chance_z", number(h.vs_chance.z)},
-          {"auc_vs_chance_p_one_sided", number(h.vs_chance.p)},
-          {"hard_vote_accuracy", number(h.hard_vote_accuracy)}};
+          {"auc_vs_chance_z", detail::json_number(h.vs_chance.z)},
+          {"auc_vs_chance_p_one_sided", detail::json_number(h.vs_chance.p)},
+          {"hard_vote_accuracy", detail::json_number(h.hard_vote_accuracy)}};
 }
 
 std::string ci(double lo, double hi, int d) {
-  return std::isfinite(lo) ? fmt::format("{}–{}", fixed(lo, d), fixed(hi, d)) : "n/a";
+  return std::isfinite(lo) ? fmt::format("{}–{}", detail::fixed(lo, d), detail::fixed(hi, d))
+                           : "n/a";
 }
 std::string auc_cell(const Headline& h) {
-  return fixed(h.auc.auc, 3) + " (" + ci(h.auc.lo, h.auc.hi, 3) + ")";
+  return detail::fixed(h.auc.auc, 3) + " (" + ci(h.auc.lo, h.auc.hi, 3) + ")";
 }
 std::string acc_cell(const Headline& h) {
   return pct(h.accuracy.value) + " (" + ci(100 * h.accuracy.lo, 100 * h.accuracy.hi, 1) + ")";
@@ -160,14 +155,8 @@ AuditSummary audit(const AuditOptions& o, const fs::path& out) {
   AuditSummary summary;
   if (!o.demo_note.empty()) fmt::print(stderr, "note: {}\n", o.demo_note);
 
-  clock.start(o.cohort.data.empty() ? "synth: built-in synthetic cohort" : "cohort");
-  const auto cases = detail::cohort_cases(o.cohort, out, o.show_progress);
-  clock.stop();
-  clock.start("prepare: slice store");
-  const prep::SliceStore store =
-      detail::prepare_store(cases, o.cohort, out / "store", o.show_progress);
+  const auto [cases, store] = detail::cohort_and_store(o.cohort, out, o.show_progress, clock);
   const prep::SliceStore shuffled = shuffle_grades(store, o.split_seed);
-  clock.stop();
   const auto keys = data::item_keys(store);
   data::SplitOptions image_options, patient_options;
   image_options.by = data::SplitBy::kImage;
@@ -251,8 +240,8 @@ AuditSummary audit(const AuditOptions& o, const fs::path& out) {
                         {"patient", headline_json(h[p.key][Level::kPatient])}};
   }
   auto diff = [](const Headline& x, const Headline& y) -> ordered_json {
-    return {{"accuracy", number(x.accuracy.value - y.accuracy.value)},
-            {"auc", number(x.auc.auc - y.auc.auc)}};
+    return {{"accuracy", detail::json_number(x.accuracy.value - y.accuracy.value)},
+            {"auc", detail::json_number(x.auc.auc - y.auc.auc)}};
   };
   const bool memorises = c.at(Level::kSlice).vs_chance.p < 0.05 &&
                          c.at(Level::kSlice).auc.auc > d.at(Level::kSlice).auc.auc;
@@ -273,8 +262,8 @@ AuditSummary audit(const AuditOptions& o, const fs::path& out) {
         {"patient", diff(c.at(Level::kPatient), d.at(Level::kPatient))}}},
       {"c_above_chance",
        {{"test", "one-sided DeLong z-test of H0: AUC = 0.5"},
-        {"slice_p", number(c.at(Level::kSlice).vs_chance.p)},
-        {"patient_p", number(c.at(Level::kPatient).vs_chance.p)}}},
+        {"slice_p", detail::json_number(c.at(Level::kSlice).vs_chance.p)},
+        {"patient_p", detail::json_number(c.at(Level::kPatient).vs_chance.p)}}},
       {"image_split_leak",
        {{"test_patients", leak.test_patients},
         {"test_patients_with_slices_in_training", leak.test_patients_in_train},
@@ -347,7 +336,7 @@ AuditSummary audit(const AuditOptions& o, const fs::path& out) {
       "slice AUC {} and (c) {} (one-sided DeLong test against 0.5: p = {} at "
       "slice level, {} at patient level). Anything (c) gains over (d) comes from recognising "
       "patients whose other slices were in training.\n",
-      fixed(d.at(Level::kSlice).auc.auc, 3), fixed(c.at(Level::kSlice).auc.auc, 3),
+      detail::fixed(d.at(Level::kSlice).auc.auc, 3), detail::fixed(c.at(Level::kSlice).auc.auc, 3),
       p_value(c.at(Level::kSlice).vs_chance.p), p_value(c.at(Level::kPatient).vs_chance.p));
   md += "\n## What it means\n\n";
   if (memorises)
@@ -358,8 +347,9 @@ AuditSummary audit(const AuditOptions& o, const fs::path& out) {
         "its figure is memory of the patient. The paper's AUC of 0.995 (vote) comes from such a "
         "split; the figure to compare with other work, and to expect on new patients, is the "
         "patient-level one ({}: slice AUC {}, patient AUC {}).\n",
-        fixed(c.at(Level::kSlice).auc.auc, 3), b_name, fixed(b.at(Level::kSlice).auc.auc, 3),
-        fixed(b.at(Level::kPatient).auc.auc, 3));
+        detail::fixed(c.at(Level::kSlice).auc.auc, 3), b_name,
+        detail::fixed(b.at(Level::kSlice).auc.auc, 3),
+        detail::fixed(b.at(Level::kPatient).auc.auc, 3));
   else
     md += fmt::format(
         "On this cohort, with these settings, the shuffled-label control did not show "
@@ -368,8 +358,8 @@ AuditSummary audit(const AuditOptions& o, const fs::path& out) {
         "image-level splits are safe: with longer training and unfrozen layers (the paper's "
         "settings) networks memorise patients, which the literature measures as 29–55 % "
         "inflation. Report the patient-level figure ({}: patient AUC {}).\n",
-        fixed(c.at(Level::kSlice).auc.auc, 3), p_value(c.at(Level::kSlice).vs_chance.p), b_name,
-        fixed(b.at(Level::kPatient).auc.auc, 3));
+        detail::fixed(c.at(Level::kSlice).auc.auc, 3), p_value(c.at(Level::kSlice).vs_chance.p),
+        b_name, detail::fixed(b.at(Level::kPatient).auc.auc, 3));
   md +=
       "\nSlice-level CIs and tests treat a patient's slices as independent; they are not, so "
       "those intervals are too narrow. Each protocol's models, predictions and metrics are in "
@@ -378,14 +368,8 @@ AuditSummary audit(const AuditOptions& o, const fs::path& out) {
   write_file_atomic(out / "audit.md", md);
   clock.stop();
 
-  const json provenance = {{"versions", {{"gliomagrade", kVersion}, {"libtorch", TORCH_VERSION}}},
-                           {"store_key", store.key},
-                           {"inputs", "per-file sha256 in store/store.json"},
-                           {"stages", clock.json()},
-                           {"peak_rss_mib", detail::peak_rss_mib()}};
-  write_file_atomic(out / "config.json", options.dump(2) + "\n");
-  write_file_atomic(out / "provenance.json", provenance.dump(2) + "\n");
-  detail::finish_results_dir(out, "run.json", "audit", options);
+  detail::finish_results_dir(out, "run.json", "audit", options, store.key, clock,
+                             nlohmann::json::object());
   summary.completed = true;
   summary.markdown = md;
   summary.stages = clock.times();

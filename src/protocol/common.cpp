@@ -1,12 +1,16 @@
 // What run and audit share: stage clock, cohort and store, the results directory's options.
 #include <fmt/format.h>
 #include <sys/resource.h>
+#include <torch/version.h>
+
+#include <cmath>
 
 #include <map>
 #include <set>
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/version.h"
 #include "protocol/internal.h"
 #include "synth/synth.h"
 
@@ -75,6 +79,18 @@ prep::SliceStore prepare_store(const std::vector<io::Case>& cases, const CohortO
   po.threads = o.threads;
   po.show_progress = show_progress;
   return prep::prepare_cohort(cases, store_dir, po);
+}
+
+CohortAndStore cohort_and_store(const CohortOptions& o, const fs::path& out, bool show_progress,
+                                StageClock& clock) {
+  CohortAndStore c;
+  clock.start(o.data.empty() ? "synth: built-in synthetic cohort" : "cohort");
+  c.cases = cohort_cases(o, out, show_progress);
+  clock.stop();
+  clock.start("prepare: slice store");
+  c.store = prepare_store(c.cases, o, out / "store", show_progress);
+  clock.stop();
+  return c;
 }
 
 json cohort_options_json(const CohortOptions& o) {
@@ -171,8 +187,25 @@ void begin_results_dir(const fs::path& out, const std::string& marker, const std
 }
 
 void finish_results_dir(const fs::path& out, const std::string& marker, const std::string& command,
-                        const json& options) {
+                        const json& options, const std::string& store_key, const StageClock& clock,
+                        const json& extra) {
+  json provenance = {{"versions", {{"gliomagrade", kVersion}, {"libtorch", TORCH_VERSION}}},
+                     {"store_key", store_key},
+                     {"inputs", "per-file sha256 in store/store.json"},
+                     {"stages", clock.json()},
+                     {"peak_rss_mib", peak_rss_mib()}};
+  for (const auto& [k, v] : extra.items()) provenance[k] = v;
+  write_file_atomic(out / "config.json", options.dump(2) + "\n");
+  write_file_atomic(out / "provenance.json", provenance.dump(2) + "\n");
   write_file_atomic(out / marker, marker_json(command, true, options).dump(2) + "\n");
+}
+
+nlohmann::ordered_json json_number(double v) {
+  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json();
+}
+
+std::string fixed(double v, int decimals) {
+  return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : "n/a";
 }
 
 }  // namespace gg::protocol::detail

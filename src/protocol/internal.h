@@ -12,6 +12,10 @@ namespace gg::protocol::detail {
 
 double peak_rss_mib();
 
+// JSON number or null (JSON has no NaN); "n/a" for a non-finite value in text.
+nlohmann::ordered_json json_number(double v);
+std::string fixed(double v, int decimals);
+
 // Wall time and peak memory per stage, printed as "== stage" when it starts.
 class StageClock {
  public:
@@ -32,6 +36,13 @@ std::vector<io::Case> cohort_cases(const CohortOptions& options, const fs::path&
                                    bool show_progress);
 // One key per patient (rank 0), to check a split can be made before anything is written.
 std::vector<data::ItemKey> patient_keys(const std::vector<io::Case>& cases);
+// cohort_cases then prepare_store into out/store, each a stage of `clock`.
+struct CohortAndStore {
+  std::vector<io::Case> cases;
+  prep::SliceStore store;
+};
+CohortAndStore cohort_and_store(const CohortOptions& options, const fs::path& out,
+                                bool show_progress, StageClock& clock);
 // The patients a run will see, known before anything is written: the synthetic cohort's counts
 // (placeholder ids) or the discovered cases.
 std::vector<data::ItemKey> planned_patients(const CohortOptions& options);
@@ -46,8 +57,11 @@ nlohmann::json cohort_options_json(const CohortOptions& options);
 // first option that differs (training "epochs" may grow on resume, as train --resume allows).
 void begin_results_dir(const fs::path& out, const std::string& marker, const std::string& command,
                        const nlohmann::json& options, bool resume);
+// Writes config.json (the options), provenance.json (versions, store key, per-stage times and
+// memory, plus `extra`'s fields) and marks the results directory complete.
 void finish_results_dir(const fs::path& out, const std::string& marker, const std::string& command,
-                        const nlohmann::json& options);
+                        const nlohmann::json& options, const std::string& store_key,
+                        const StageClock& clock, const nlohmann::json& extra);
 
 // Patient-level K-fold cross-validation of one store: per repetition r and fold f the models are
 // trained in dir/cv/r<r+1>/fold<f+1>/model on the fold's split (saved beside it) and score the

@@ -1,12 +1,10 @@
 // `run`: the whole protocol on one split, or as patient-level K-fold cross-validation.
 #include <fmt/format.h>
-#include <torch/version.h>
 
 #include <cmath>
 
 #include "common/error.h"
 #include "common/files.h"
-#include "common/version.h"
 #include "protocol/internal.h"
 #include "report/report.h"
 
@@ -17,15 +15,11 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-ordered_json number(double v) { return std::isfinite(v) ? ordered_json(v) : ordered_json(); }
-
-std::string fixed(double v, int decimals) {
-  return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : "n/a";
-}
 std::string mean_sd_cell(const eval::MeanSd& m, int decimals, bool percent) {
   const double k = percent ? 100 : 1;
   if (!std::isfinite(m.mean)) return "n/a";
-  return fixed(k * m.mean, decimals) + " ± " + fixed(k * m.sd, decimals) + (percent ? " %" : "");
+  return detail::fixed(k * m.mean, decimals) + " ± " + detail::fixed(k * m.sd, decimals) +
+         (percent ? " %" : "");
 }
 
 // Checks the options before anything is written.
@@ -77,15 +71,15 @@ ordered_json headline_json(const eval::Evaluation& e) {
     ordered_json l = ordered_json::object();
     for (const auto& [scorer, m] : by_scorer)
       l[eval::scorer_key(scorer)] = {{"n", m.n},
-                                     {"auc", number(m.auc.auc)},
-                                     {"auc_ci_lo", number(m.auc.lo)},
-                                     {"auc_ci_hi", number(m.auc.hi)},
-                                     {"accuracy", number(m.accuracy)},
-                                     {"sensitivity_hgg", number(m.sensitivity)},
-                                     {"specificity_lgg", number(m.specificity)},
-                                     {"f1", number(m.f1)},
-                                     {"ece", number(m.calibration.ece)},
-                                     {"brier", number(m.calibration.brier)}};
+                                     {"auc", detail::json_number(m.auc.auc)},
+                                     {"auc_ci_lo", detail::json_number(m.auc.lo)},
+                                     {"auc_ci_hi", detail::json_number(m.auc.hi)},
+                                     {"accuracy", detail::json_number(m.accuracy)},
+                                     {"sensitivity_hgg", detail::json_number(m.sensitivity)},
+                                     {"specificity_lgg", detail::json_number(m.specificity)},
+                                     {"f1", detail::json_number(m.f1)},
+                                     {"ece", detail::json_number(m.calibration.ece)},
+                                     {"brier", detail::json_number(m.calibration.brier)}};
     j[eval::level_name(level)] = l;
   }
   return j;
@@ -98,7 +92,8 @@ ordered_json summary_json(const eval::MetricSummary& s) {
     for (const auto& [scorer, metrics] : by_scorer) {
       ordered_json m = ordered_json::object();
       for (const auto& [name, v] : metrics)
-        m[name] = {{"mean", number(v.mean)}, {"sd", number(v.sd)}, {"n", v.n}};
+        m[name] = {
+            {"mean", detail::json_number(v.mean)}, {"sd", detail::json_number(v.sd)}, {"n", v.n}};
       l[eval::scorer_key(scorer)] = m;
     }
     j[eval::level_name(level)] = l;
@@ -158,10 +153,11 @@ std::string cv_table_markdown(const detail::CvOutcome& cv, int folds, int repeat
       const auto& soft = p.at(eval::Scorer::kVoteSoft);
       md += fmt::format(
           "| {} | {} | {} ({}/{}) | {} | {} | {} | {} | {:.1f} % | {:.1f} % | {} |\n", r + 1, f + 1,
-          soft.n, soft.positives, soft.negatives, fixed(p.at(eval::Scorer::kT1).auc.auc, 3),
-          fixed(p.at(eval::Scorer::kT2).auc.auc, 3), fixed(p.at(eval::Scorer::kFlair).auc.auc, 3),
-          fixed(soft.auc.auc, 3), 100 * soft.accuracy, 100 * p.at(eval::Scorer::kVoteHard).accuracy,
-          fixed(s.at(eval::Scorer::kVoteSoft).auc.auc, 3));
+          soft.n, soft.positives, soft.negatives, detail::fixed(p.at(eval::Scorer::kT1).auc.auc, 3),
+          detail::fixed(p.at(eval::Scorer::kT2).auc.auc, 3),
+          detail::fixed(p.at(eval::Scorer::kFlair).auc.auc, 3), detail::fixed(soft.auc.auc, 3),
+          100 * soft.accuracy, 100 * p.at(eval::Scorer::kVoteHard).accuracy,
+          detail::fixed(s.at(eval::Scorer::kVoteSoft).auc.auc, 3));
     }
   auto summary_table = [&](const eval::MetricSummary& sum, const std::string& heading) {
     for (eval::Level level : {eval::Level::kPatient, eval::Level::kSlice}) {
@@ -236,15 +232,8 @@ RunSummary run(const RunOptions& o, const fs::path& out) {
   detail::begin_results_dir(out, "run.json", "run", options, o.resume);
   detail::StageClock clock;
   RunSummary summary;
-  json config = options;
 
-  clock.start(o.cohort.data.empty() ? "synth: built-in synthetic cohort" : "cohort");
-  const auto cases = detail::cohort_cases(o.cohort, out, o.show_progress);
-  clock.stop();
-  clock.start("prepare: slice store");
-  const prep::SliceStore store =
-      detail::prepare_store(cases, o.cohort, out / "store", o.show_progress);
-  clock.stop();
+  const auto [cases, store] = detail::cohort_and_store(o.cohort, out, o.show_progress, clock);
   const auto keys = data::item_keys(store);
 
   eval::Evaluation headline;
@@ -280,7 +269,7 @@ RunSummary run(const RunOptions& o, const fs::path& out) {
         evaluate_bundle(out / "model", store, split, data::Part::kTest, out, o.show_progress);
     clock.stop();
     clock.start("report");
-    write_report(out / "model", headline, config.dump(2), store, split, data::Part::kTest, out);
+    write_report(out / "model", headline, options.dump(2), store, split, data::Part::kTest, out);
     clock.stop();
     summary.table_markdown = eval::table_markdown(headline);
   } else {
@@ -302,19 +291,12 @@ RunSummary run(const RunOptions& o, const fs::path& out) {
     write_file_atomic(out / "metrics.json", cv_metrics_json(cv, o.folds, o.repeats, o.split_seed));
     summary.table_markdown = cv_table_markdown(cv, o.folds, o.repeats);
     write_file_atomic(out / "table.md", summary.table_markdown);
-    write_cv_report(cv, o.folds, o.repeats, config.dump(2), summary.table_markdown, out);
+    write_cv_report(cv, o.folds, o.repeats, options.dump(2), summary.table_markdown, out);
     clock.stop();
   }
 
-  const json provenance = {{"versions", {{"gliomagrade", kVersion}, {"libtorch", TORCH_VERSION}}},
-                           {"store_key", store.key},
-                           {"inputs", "per-file sha256 in store/store.json"},
-                           {"stages", clock.json()},
-                           {"training", training},
-                           {"peak_rss_mib", detail::peak_rss_mib()}};
-  write_file_atomic(out / "config.json", config.dump(2) + "\n");
-  write_file_atomic(out / "provenance.json", provenance.dump(2) + "\n");
-  detail::finish_results_dir(out, "run.json", "run", options);
+  detail::finish_results_dir(out, "run.json", "run", options, store.key, clock,
+                             {{"training", training}});
   summary.completed = true;
   summary.stages = clock.times();
   return summary;

@@ -75,6 +75,14 @@ Trained& trained() {
   return *t;
 }
 
+// model.json for the fixture's bundle, which holds FLAIR only.
+void write_flair_only_bundle_info(const Trained& t) {
+  train::BundleInfo info;
+  info.slices = 3;
+  info.sequences = {"flair"};
+  train::write_bundle_info(info, t.bundle);
+}
+
 // The tumour (label > 0) at store item `row`, resized as the store's slices are.
 std::vector<uint8_t> tumour_at(const Trained& t, int64_t row) {
   const auto& item = t.store.items[size_t(row)];
@@ -134,10 +142,7 @@ TEST(GradCam, HeatmapMassConcentratesOnTheTumourOfCorrectCases) {
 TEST(GradCam, LocalisationScoresEveryTestPatientWithAMask) {
   if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
   Trained& t = trained();
-  train::BundleInfo info;  // the bundle holds FLAIR only
-  info.slices = 3;
-  info.sequences = {"flair"};
-  train::write_bundle_info(info, t.bundle);
+  write_flair_only_bundle_info(t);
   std::map<std::string, fs::path> masks;
   for (const auto& c : t.cases) masks[c.id] = c.seg;
   const auto rows = heatmap_localisation(t.bundle, t.store, t.split, data::Part::kVal, masks);
@@ -168,10 +173,7 @@ TEST(GradCam, LocalisationScoresEveryTestPatientWithAMask) {
 TEST(GradCam, LocalisationUnderTheImageSplitScoresOnlySlicesOfThePart) {
   if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
   Trained& t = trained();
-  train::BundleInfo info;  // the bundle holds FLAIR only
-  info.slices = 3;
-  info.sequences = {"flair"};
-  train::write_bundle_info(info, t.bundle);
+  write_flair_only_bundle_info(t);
   data::SplitOptions sp;
   sp.by = data::SplitBy::kImage, sp.seed = 4;
   const data::Split split = data::make_split(data::item_keys(t.store), sp);
@@ -199,10 +201,7 @@ TEST(GradCam, LocalisationUnderTheImageSplitScoresOnlySlicesOfThePart) {
 TEST(GradCam, LocalisationRefusesAMaskTheStoreWasNotPreparedFrom) {
   if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
   Trained& t = trained();
-  train::BundleInfo info;  // the bundle holds FLAIR only
-  info.slices = 3;
-  info.sequences = {"flair"};
-  train::write_bundle_info(info, t.bundle);
+  write_flair_only_bundle_info(t);
   const auto val = t.split.items_in(data::Part::kVal);
   const std::string patient = t.store.items[size_t(val.at(0))].patient;
   std::map<std::string, fs::path> masks;
