@@ -115,10 +115,11 @@ Images load_images(const prep::SliceStore& store, io::Sequence seq,
   return im;
 }
 
-// A batch as float [B,3,S,S] RGB in [0,1] (grey replicated, as MATLAB feeds grey images to
-// GoogLeNet), with MATLAB-style augmentation: reflection in x, translation in x and y, zero fill.
-torch::Tensor make_batch(const Images& im, const std::vector<int64_t>& rows, bool augment,
-                         const TrainConfig& c, std::mt19937_64* rng) {
+// A training batch as float [B,3,S,S] RGB in [0,1] (grey replicated, as MATLAB feeds grey images
+// to GoogLeNet), with MATLAB-style augmentation: reflection in x, translation in x and y, zero
+// fill. (Unaugmented input goes through model::slices_to_input.)
+torch::Tensor make_training_batch(const Images& im, const std::vector<int64_t>& rows,
+                                  const TrainConfig& c, std::mt19937_64& rng) {
   const int s = im.size;
   auto batch = torch::zeros({int64_t(rows.size()), 1, s, s}, torch::kFloat32);
   float* out = batch.data_ptr<float>();
@@ -126,11 +127,8 @@ torch::Tensor make_batch(const Images& im, const std::vector<int64_t>& rows, boo
   std::bernoulli_distribution flip(0.5);
   for (size_t b = 0; b < rows.size(); ++b) {
     int dx = 0, dy = 0;
-    bool fx = false;
-    if (augment) {
-      fx = c.flip_x && flip(*rng);
-      if (c.translate_px > 0) dx = shift(*rng), dy = shift(*rng);
-    }
+    const bool fx = c.flip_x && flip(rng);
+    if (c.translate_px > 0) dx = shift(rng), dy = shift(rng);
     const uint8_t* src = im.pixels.data() + size_t(rows[b]) * s * s;
     float* dst = out + b * size_t(s) * s;
     for (int y = 0; y < s; ++y) {
@@ -344,8 +342,8 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
       // end of `order` before); otherwise the incomplete last batch is dropped, as MATLAB does.
       const auto end = std::min<int64_t>(int64_t(order.size()), int64_t(it + 1) * c.batch_size);
       std::vector<int64_t> rows(order.begin() + int64_t(it) * c.batch_size, order.begin() + end);
-      auto x =
-          to_layout(net->normalise_input(make_batch(train, rows, true, c, &rng)), c.channels_last);
+      auto x = to_layout(net->normalise_input(make_training_batch(train, rows, c, rng)),
+                         c.channels_last);
       auto y = torch::empty({int64_t(rows.size())}, torch::kInt64);
       for (size_t b = 0; b < rows.size(); ++b) y[int64_t(b)] = train.labels[size_t(rows[b])];
       torch::manual_seed(stream_seed(c.seed, uint64_t(epoch), uint64_t(it), 0xd40));  // dropout
