@@ -106,6 +106,9 @@ void add_synth(CLI::App& app) {
                 "them back exercises reorientation")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
+  c->add_flag("--skull", a->options.skull,
+              "Draw the head as before skull-stripping: a dark bone shell and a bright scalp shell "
+              "around the brain (to test predict's skull-stripping check)");
   c->add_flag("--preview", a->preview,
               "Also write OUT/preview.png: tumour slices of a few patients per grade");
   c->add_option("--preview-out", a->preview_out,
@@ -118,7 +121,8 @@ void add_synth(CLI::App& app) {
       "  gliomagrade synth --out cohort --lgg 14 --hgg 46 --seed 1 --preview\n"
       "  gliomagrade synth --out tiny --lgg 2 --hgg 2 --size 64,64,40     (3.9 mm voxels, for "
       "tests)\n"
-      "Each patient: skull-stripped brain (background 0) with WM/GM/CSF contrasts as in real T1, "
+      "Each patient: skull-stripped brain (background 0; --skull adds bone and scalp) with "
+      "WM/GM/CSF contrasts as in real T1, "
       "T2,\n"
       "FLAIR, bias field and Rician noise; HGG tumours larger, irregular, necrotic with an "
       "enhancing\n"

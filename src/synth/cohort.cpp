@@ -168,6 +168,7 @@ SyntheticPatient make_patient(int index, io::Grade grade, const SynthOptions& op
   p.grade = grade;
   p.phenotype = params.phenotype;
   detail::render(params, options.size, options.spacing_mm, head_scale(options), p);
+  if (options.skull) detail::draw_skull(p, options.spacing_mm, detail::hash2(params.key, 900));
   return p;
 }
 

@@ -97,4 +97,9 @@ TissueMap rasterise(const PatientParams& params, const std::array<int, 3>& size,
 void render(const PatientParams& params, const std::array<int, 3>& size, double spacing_mm,
             double head_scale, SyntheticPatient& out);
 
+// Draws bone (dark) and scalp (bright) shells around the brain of t1, t2, flair (SynthOptions::
+// skull): the voxels within kSkullBoneMm of the brain, then those within a further kSkullScalpMm,
+// with intensities relative to each image's median brain intensity and a little noise.
+void draw_skull(SyntheticPatient& p, double spacing_mm, uint64_t key);
+
 }  // namespace gg::synth::detail

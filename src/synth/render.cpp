@@ -381,4 +381,74 @@ void render(const PatientParams& params, const std::array<int, 3>& size, double 
   for (size_t i = 0; i < count; ++i) out.seg.voxels[i] = kSegLabel[tissue[i]];
 }
 
+namespace {
+
+// One dilation step of `in` (0/1): the 6-neighbourhood on even steps, the 3x3x3 box on odd ones,
+// so that repeated steps grow an octagon-like ball rather than a cube or a diamond.
+std::vector<uint8_t> dilate(const std::vector<uint8_t>& in, const std::array<int, 3>& n, bool box) {
+  const size_t stride[3] = {1, size_t(n[0]), size_t(n[0]) * size_t(n[1])};
+  std::vector<uint8_t> out = in;
+  if (!box) {
+    for (int z = 0; z < n[2]; ++z)
+      for (int y = 0; y < n[1]; ++y)
+        for (int x = 0; x < n[0]; ++x) {
+          const size_t i = size_t(x) + stride[1] * size_t(y) + stride[2] * size_t(z);
+          if (in[i]) continue;
+          const int c[3] = {x, y, z};
+          for (int a = 0; a < 3 && !out[i]; ++a)
+            out[i] = (c[a] > 0 && in[i - stride[a]]) || (c[a] + 1 < n[a] && in[i + stride[a]]);
+        }
+    return out;
+  }
+  // The box is separable: a 3-wide max along each axis in turn.
+  for (int a = 0; a < 3; ++a) {
+    const std::vector<uint8_t> prev = out;
+    for (int z = 0; z < n[2]; ++z)
+      for (int y = 0; y < n[1]; ++y)
+        for (int x = 0; x < n[0]; ++x) {
+          const size_t i = size_t(x) + stride[1] * size_t(y) + stride[2] * size_t(z);
+          const int c[3] = {x, y, z};
+          if (!prev[i])
+            out[i] = (c[a] > 0 && prev[i - stride[a]]) || (c[a] + 1 < n[a] && prev[i + stride[a]]);
+        }
+  }
+  return out;
+}
+
+std::vector<uint8_t> grown(std::vector<uint8_t> mask, const std::array<int, 3>& n, int steps) {
+  for (int k = 0; k < steps; ++k) mask = dilate(mask, n, k % 2 == 1);
+  return mask;
+}
+
+}  // namespace
+
+void draw_skull(SyntheticPatient& p, double spacing_mm, uint64_t key) {
+  const std::array<int, 3>& n = p.flair.size;
+  std::vector<uint8_t> brain(p.flair.voxels.size());
+  for (size_t i = 0; i < brain.size(); ++i) brain[i] = p.flair.voxels[i] > 0;
+  const int bone_steps = std::max(1, int(std::lround(kSkullBoneMm / spacing_mm)));
+  const int scalp_steps = std::max(1, int(std::lround(kSkullScalpMm / spacing_mm)));
+  const std::vector<uint8_t> bone = grown(brain, n, bone_steps);
+  const std::vector<uint8_t> head = grown(bone, n, scalp_steps);
+  // Relative to the image's median brain intensity: cortical bone gives almost no signal; scalp
+  // fat is bright on T1 and still bright on T2 and FLAIR.
+  static constexpr float kBone[3] = {0.08f, 0.06f, 0.07f}, kScalp[3] = {1.9f, 1.5f, 1.6f};
+  io::Volume* images[3] = {&p.t1, &p.t2, &p.flair};
+  for (int s = 0; s < 3; ++s) {
+    std::vector<float>& v = images[s]->voxels;
+    std::vector<float> inside;
+    for (size_t i = 0; i < v.size(); ++i)
+      if (brain[i]) inside.push_back(v[i]);
+    if (inside.empty()) continue;
+    std::nth_element(inside.begin(), inside.begin() + long(inside.size() / 2), inside.end());
+    const float median = inside[inside.size() / 2];
+    const uint64_t k = hash2(key, 500 + uint64_t(s));
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (brain[i] || !head[i]) continue;
+      const float level = (bone[i] ? kBone[s] : kScalp[s]) * median;
+      v[i] = clampf(std::round(level * (1 + 0.05f * gauss_from_hash(hash2(k, i)))), 1, 32767);
+    }
+  }
+}
+
 }  // namespace gg::synth::detail

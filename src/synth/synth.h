@@ -46,7 +46,13 @@ struct SynthOptions {
   double reoriented_fraction = 0.2;
   int threads = 0;  // 0: hardware concurrency
   bool show_progress = true;
+  // Draw the head around the brain as a scanner shows it before skull-stripping: a dark bone
+  // shell (kSkullBoneMm) and outside it a bright scalp shell (kSkullScalpMm), in all three
+  // sequences (seg stays 0 there). For testing predict's skull-stripping check; a crude model
+  // (no face, neck, CSF gap or marrow).
+  bool skull = false;
 };
+inline constexpr double kSkullBoneMm = 7, kSkullScalpMm = 6;
 
 // The spacing at which a grid of `size` covers BraTS's 240×240×155 mm field of view (more where a
 // tiny grid needs it to hold a head): 1 mm for 240×240×155, 3.875 mm for 64×64×40.

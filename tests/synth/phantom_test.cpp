@@ -36,6 +36,37 @@ TumourStats tumour_stats(const io::Volume& seg) {
   return s;
 }
 
+// --skull: the brain and its mask are untouched; around it a dark bone shell, then a bright scalp
+// shell, in every sequence.
+TEST(Phantom, SkullAddsDarkBoneAndBrightScalpAroundAnUnchangedBrain) {
+  SynthOptions o = small_options();
+  const SyntheticPatient plain = make_patient(0, io::Grade::kHGG, o);
+  o.skull = true;
+  const SyntheticPatient head = make_patient(0, io::Grade::kHGG, o);
+  EXPECT_EQ(head.seg.voxels, plain.seg.voxels);
+  for (const auto& [a, b] : {std::pair{&plain.t1, &head.t1}, std::pair{&plain.t2, &head.t2},
+                             std::pair{&plain.flair, &head.flair}}) {
+    std::vector<float> brain;
+    int64_t changed_in_brain = 0, dark = 0, bright = 0, added = 0;
+    for (size_t i = 0; i < a->voxels.size(); ++i)
+      if (a->voxels[i] > 0)
+        brain.push_back(a->voxels[i]), changed_in_brain += a->voxels[i] != b->voxels[i];
+    std::nth_element(brain.begin(), brain.begin() + long(brain.size() / 2), brain.end());
+    const float median = brain[brain.size() / 2];
+    for (size_t i = 0; i < a->voxels.size(); ++i) {
+      if (a->voxels[i] > 0 || b->voxels[i] == 0) continue;
+      ++added;
+      dark += b->voxels[i] < 0.15f * median;
+      bright += b->voxels[i] > 1.3f * median;
+    }
+    EXPECT_EQ(changed_in_brain, 0);
+    EXPECT_EQ(dark + bright, added);  // every new voxel is bone or scalp
+    // 7 mm of bone inside 6 mm of scalp, as voxels of 3.875 mm: 2 layers each.
+    EXPECT_GT(dark, int64_t(brain.size() / 10));
+    EXPECT_GT(bright, int64_t(brain.size() / 10));
+  }
+}
+
 TEST(Phantom, SameSeedSameVoxelsOtherSeedOrIndexDiffers) {
   const SynthOptions o = small_options();
   const SyntheticPatient a = make_patient(3, io::Grade::kHGG, o);
