@@ -19,17 +19,18 @@ struct PredictArgs {
   std::string id;
   std::vector<std::string> series;  // --series [SEQ=]UID
   int slice = -1;
-  bool no_mask = false, no_gradcam = false, keep_going = false;
+  bool no_mask = false, no_gradcam = false, keep_going = false, strict = false;
   infer::PredictOptions options;
 };
 
 std::vector<io::Case> cases_of(const PredictArgs& a) {
   if (!a.cohort.empty()) {
     if (!a.t1.empty() || !a.t2.empty() || !a.flair.empty() || !a.seg.empty() || a.slice >= 0 ||
-        !a.id.empty())
+        !a.id.empty() || !a.options.brain_mask.empty())
       throw CLI::ValidationError(
           "--cohort",
-          "give either --cohort or one patient's --t1/--t2/--flair [--seg] [--slice] [--id]");
+          "give either --cohort or one patient's --t1/--t2/--flair [--seg] [--slice] [--id] "
+          "[--brain-mask]");
     return io::discover_cohort(a.cohort);
   }
   if (a.t1.empty() || a.t2.empty() || a.flair.empty())
@@ -66,13 +67,15 @@ std::array<io::VolumeReadOptions, 4> series_options(const std::vector<std::strin
 std::string one_line(const infer::PatientPrediction& p) {
   return fmt::format(
       "{}: {} (hard vote {}/3 HGG, soft P(HGG) {:.2f}); P(HGG) T1 {:.2f} T2 {:.2f} FLAIR {:.2f}; "
-      "slices {}-{} ({}{})",
+      "slices {}-{} ({}{}){}",
       p.id, io::grade_name(p.grade), int(std::lround(p.vote_hard_score * 3)), p.vote_soft,
       p.sequences[0].p_hgg, p.sequences[1].p_hgg, p.sequences[2].p_hgg, p.z_start,
       p.z_start + p.slices - 1, infer::slice_choice_name(p.choice),
       p.choice == infer::SliceChoice::kAuto
           ? fmt::format(", confidence {:.2f}", p.location.confidence)
-          : "");
+          : "",
+      p.quality.flags.empty() ? ""
+                              : fmt::format(" [quality: {}]", fmt::join(p.quality.flags, ", ")));
 }
 
 void add_predict(CLI::App& app) {
@@ -110,6 +113,19 @@ void add_predict(CLI::App& app) {
   c->add_flag(
       "--resample-mask", a->options.resample_mask,
       "Resample a mask on another grid into FLAIR's (nearest neighbour) instead of refusing it");
+  c->add_option("--brain-mask", a->options.brain_mask,
+                "Brain mask of one patient (HD-BET, SynthStrip, FSL BET; > 0 = brain): voxels "
+                "outside it are set to 0 on the FLAIR grid, as in BraTS (resampled nearest "
+                "neighbour if on another grid)");
+  c->add_option("--voxel-mm", a->options.voxel_mm,
+                "Isotropic voxel size predict resamples to (in the FLAIR frame) when FLAIR's "
+                "differs by more than 0.05 mm: 1 = BraTS, the models' training grid; 0 keeps the "
+                "FLAIR grid (for a bundle trained on another grid)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  c->add_flag("--strict", a->strict,
+              "An input that raises a quality flag (prediction.json \"quality\") is an error "
+              "(exit 3) and nothing is written for it");
   c->add_flag("--no-gradcam", a->no_gradcam, "Skip the Grad-CAM heatmaps (faster)");
   c->add_flag("--keep-going", a->keep_going,
               "With --cohort: a patient with bad input is reported (stderr, failed.csv) and "
@@ -156,6 +172,11 @@ void add_predict(CLI::App& app) {
       infer::PatientPrediction p;
       try {
         p = predictor.predict(patient, a->options);
+        if (a->strict && !p.quality.flags.empty())
+          throw_bad_input(patient.flair.string(),
+                          fmt::format("quality flags raised ({}): {}",
+                                      fmt::join(p.quality.flags, ", "), p.quality.summary),
+                          "grade it without --strict to see the outputs with the warning");
       } catch (const Error& e) {
         if (!a->keep_going || e.code() != ExitCode::kBadInput) throw;
         fmt::print(stderr, "skipped {}: {}\n", patient.id, format_error(e));

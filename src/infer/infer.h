@@ -5,6 +5,10 @@
 //     orientation; a sequence on another grid is resampled into the FLAIR grid in physical space
 //     (trilinear, no registration) with a notice; one whose physical extent does not overlap
 //     FLAIR's is an error;
+//  1b. resample the three (and the mask) to voxel_mm isotropic (1 mm: BraTS, on which the models
+//     were trained) in the FLAIR frame, when FLAIR's spacing differs from it by more than
+//     0.05 mm, so that the window spans as many millimetres as in training (BraTS input is
+//     untouched); slices thicker than 2 mm get a notice and the quality flag thick_slices;
 //  2. choose the centre slice: --slice Z (user), else the mask's largest tumour slice (mask),
 //     else the automatic tumour localisation below (auto, with a confidence);
 //  3. take the bundle's window of slices around it (model.json input.slices, z*-10..z*+9 for
@@ -16,7 +20,8 @@
 //
 // Every bad input is a gg::Error (kBadInput) naming the file: unreadable or non-3-D volumes,
 // NaN/Inf or constant intensities, an empty mask or unknown labels, a mask on another grid than
-// FLAIR (unless resample_mask), non-overlapping sequences, a --slice outside the volume, a bundle
+// FLAIR (unless resample_mask), non-overlapping sequences, a brain mask that is empty, does not
+// overlap FLAIR or lies mostly on its background, a --slice outside the volume, a bundle
 // of another format version or an unknown variant, a sequence missing from the bundle, weights
 // of another architecture or variant.
 #pragma once
@@ -62,6 +67,18 @@ struct TumourLocation {
 // Throws kBadInput naming flair_path when the volume has no brain voxels or no hyperintensity.
 TumourLocation locate_tumour(const io::Volume& flair, const fs::path& flair_path);
 
+// Skull-stripping check, on FLAIR as read: the models saw skull-stripped brains (BraTS). The head
+// outline is everything not reachable from the volume's border through background (voxels at most
+// 5% of the 99th percentile of the nonzero ones), so dark bone and CSF inside it count. A brain is
+// about 1.1-1.7 L; an outline enclosing more than kMaxBrainMl still holds skull and scalp (or
+// the neck). Does not see a scan cut to the brain's extent that still holds bright scalp.
+inline constexpr double kMaxBrainMl = 1900;
+struct SkullStripCheck {
+  double outline_ml = 0;  // volume enclosed by the head (or brain) outline
+  bool stripped = true;   // outline_ml <= kMaxBrainMl
+};
+SkullStripCheck check_skull_stripped(const io::Volume& flair);
+
 enum class SliceChoice { kUser, kMask, kAuto };
 const char* slice_choice_name(SliceChoice c);  // "user (--slice)", "mask", "auto"
 
@@ -71,6 +88,13 @@ struct PredictOptions {
   bool resample_mask = false;  // a mask on another grid is resampled (nearest) instead of refused
   bool grad_cam = true;
   int batch_size = 32;
+  // Isotropic voxel size (mm) predict works on; 0 keeps the FLAIR grid (for bundles trained on
+  // another grid, such as the tests' coarse synthetic cohorts).
+  double voxel_mm = 1.0;
+  // A brain mask (from HD-BET, SynthStrip, FSL BET; voxels > 0 are brain) applied to the three
+  // sequences on the FLAIR grid (resampled nearest neighbour if on another grid): voxels outside
+  // it are set to 0, as in BraTS. Empty: none.
+  fs::path brain_mask;
   // Inputs that are DICOM directories holding several series: the SeriesInstanceUIDs to choose
   // from (io::VolumeReadOptions), for T1, T2, FLAIR and the mask in that order.
   std::array<io::VolumeReadOptions, 4> series;
@@ -89,13 +113,39 @@ struct SequencePrediction {
   std::optional<explain::TumourOverlap> heatmap_on_tumour;
 };
 
+// The grid the window was taken from.
+struct PredictGrid {
+  std::array<int, 3> input_size{0, 0, 0};  // FLAIR as read
+  std::array<double, 3> input_spacing_mm{1, 1, 1};
+  std::array<int, 3> size{0, 0, 0};  // after 1b (equal to the input when not resampled)
+  std::array<double, 3> spacing_mm{1, 1, 1};
+  bool resampled = false;
+};
+
+// Below this localisation confidence the automatic slice choice is flagged: several similar
+// bright regions compete (two equal lesions give 0.5) or the lesion is under 1 mL.
+inline constexpr double kLowLocalisationConfidence = 0.5;
+// Slices thicker than this (mm) are flagged thick_slices.
+inline constexpr double kThickSliceMm = 2.0;
+
+// Machine-readable reasons the input may lie outside what the models were trained on.
+struct Quality {
+  // "not_skull_stripped", "thick_slices", "low_localisation_confidence"
+  std::vector<std::string> flags;
+  std::string summary;  // one plain-language line ("" without flags)
+};
+
 struct PatientPrediction {
   std::string id;
   io::Grade true_grade = io::Grade::kUnknown;  // from the cohort, when known
   io::Case inputs;
   int size = 224;
   SliceChoice choice = SliceChoice::kAuto;
-  int centre_z = 0, z_start = 0, slices = 0, depth = 0;
+  int centre_z = 0, z_start = 0, slices = 0, depth = 0;  // on grid.size (1 mm by default)
+  PredictGrid grid;
+  fs::path brain_mask;    // PredictOptions::brain_mask, if one was applied
+  SkullStripCheck skull;  // after the brain mask, if any
+  Quality quality;
   TumourLocation location;                      // choice == kAuto only
   std::vector<std::string> notices;             // e.g. resampling
   std::array<SequencePrediction, 3> sequences;  // T1, T2, FLAIR

@@ -151,4 +151,44 @@ TumourLocation locate_tumour(const io::Volume& flair, const fs::path& flair_path
   return loc;
 }
 
+SkullStripCheck check_skull_stripped(const io::Volume& flair) {
+  const auto& n = flair.size;
+  const size_t total = size_t(flair.num_voxels());
+  std::vector<float> nonzero;
+  for (float v : flair.voxels)
+    if (v != 0.0f) nonzero.push_back(v);
+  SkullStripCheck check;
+  if (nonzero.empty()) return check;
+  const float background = 0.05f * quantile(std::move(nonzero), 0.99);
+  // Flood the background from the border (6-connected); what it cannot reach is inside.
+  std::vector<uint8_t> outside(total, 0);
+  std::vector<int64_t> stack;
+  const int64_t sy = n[0], sz = int64_t(n[0]) * n[1];
+  auto push = [&](int64_t i) {
+    if (!outside[size_t(i)] && flair.voxels[size_t(i)] <= background)
+      outside[size_t(i)] = 1, stack.push_back(i);
+  };
+  for (int z = 0; z < n[2]; ++z)
+    for (int y = 0; y < n[1]; ++y)
+      for (int x = 0; x < n[0]; ++x)
+        if (x == 0 || y == 0 || z == 0 || x + 1 == n[0] || y + 1 == n[1] || z + 1 == n[2])
+          push(x + sy * y + sz * z);
+  while (!stack.empty()) {
+    const int64_t i = stack.back();
+    stack.pop_back();
+    const int x = int(i % sy), y = int((i / sy) % n[1]), z = int(i / sz);
+    if (x > 0) push(i - 1);
+    if (x + 1 < n[0]) push(i + 1);
+    if (y > 0) push(i - sy);
+    if (y + 1 < n[1]) push(i + sy);
+    if (z > 0) push(i - sz);
+    if (z + 1 < n[2]) push(i + sz);
+  }
+  const int64_t inside = int64_t(std::count(outside.begin(), outside.end(), uint8_t(0)));
+  check.outline_ml =
+      double(inside) * flair.spacing_mm[0] * flair.spacing_mm[1] * flair.spacing_mm[2] / 1000.0;
+  check.stripped = check.outline_ml <= kMaxBrainMl;
+  return check;
+}
+
 }  // namespace gg::infer

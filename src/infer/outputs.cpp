@@ -117,6 +117,25 @@ std::string prediction_json(const PatientPrediction& p, const fs::path& bundle_d
                       {"bounding_box_min_xyz", p.location.min_xyz},
                       {"bounding_box_max_xyz", p.location.max_xyz}};
   j["slices"] = slices;
+  j["grid"] = {{"input_size", p.grid.input_size},
+               {"input_spacing_mm", p.grid.input_spacing_mm},
+               {"resampled", p.grid.resampled},
+               {"size", p.grid.size},
+               {"spacing_mm", p.grid.spacing_mm},
+               {"window_mm", p.slices * p.grid.spacing_mm[2]},
+               {"description", p.grid.resampled
+                                   ? "resampled to isotropic voxels in the FLAIR frame (linear, "
+                                     "no registration); slice indices above are on this grid"
+                                   : "the FLAIR grid as read"}};
+  j["skull_stripping"] = {{"brain_mask", p.brain_mask.string()},
+                          {"outline_ml", p.skull.outline_ml},
+                          {"max_brain_ml", kMaxBrainMl},
+                          {"stripped", p.skull.stripped}};
+  j["quality"] = {{"flags", p.quality.flags},
+                  {"summary", p.quality.flags.empty()
+                                  ? "no quality flag raised (only what gliomagrade can check: "
+                                    "skull-stripping, slice thickness, localisation confidence)"
+                                  : p.quality.summary}};
   j["inputs"] = {{"t1", p.inputs.t1.string()},
                  {"t2", p.inputs.t2.string()},
                  {"flair", p.inputs.flair.string()},
@@ -129,28 +148,37 @@ std::string prediction_json(const PatientPrediction& p, const fs::path& bundle_d
 
 void write_summary_png(const PatientPrediction& p, const fs::path& png) {
   const int panel = 300, margin = 20, width = 3 * panel + 4 * margin;
-  const int top = 150, panel_top = top + 24, height = panel_top + panel + 190;
+  // A flagged input gets a banner above everything else; the rest moves down by its height.
+  const int banner = p.quality.flags.empty() ? 0 : 44;
+  const int top = 150 + banner, panel_top = top + 24, height = panel_top + panel + 190;
   cv::Mat page(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
   const cv::Scalar black(0, 0, 0), grey(90, 90, 90), red(0, 0, 200), hgg_colour(0, 0, 180),
       lgg_colour(150, 90, 0);
-  put(page, "gliomagrade  -  glioma grade from T1, T2, FLAIR MRI", margin, 30, 0.7, black, 2);
+  if (banner) {
+    cv::rectangle(page, cv::Rect(0, 0, width, banner), cv::Scalar(0, 170, 255), cv::FILLED);
+    put(page, "QUALITY WARNING: " + fmt::format("{}", fmt::join(p.quality.flags, ", ")), margin, 18,
+        0.5, black, 2);
+    put(page, p.quality.summary.substr(0, 150), margin, 36, 0.4, black);
+  }
+  put(page, "gliomagrade  -  glioma grade from T1, T2, FLAIR MRI", margin, banner + 30, 0.7, black,
+      2);
   put(page,
       "Patient: " + p.id +
           (p.true_grade != io::Grade::kUnknown
                ? std::string("   (known grade: ") + io::grade_name(p.true_grade) + ")"
                : ""),
-      margin, 58, 0.55, black);
+      margin, banner + 58, 0.55, black);
   const bool hgg = p.grade == io::Grade::kHGG;
   put(page,
       std::string("Predicted grade: ") +
           (hgg ? "HGG (high-grade glioma)" : "LGG (low-grade glioma)"),
-      margin, 95, 0.85, hgg ? hgg_colour : lgg_colour, 2);
+      margin, banner + 95, 0.85, hgg ? hgg_colour : lgg_colour, 2);
   put(page,
       fmt::format(
           "{} of 3 sequence models vote HGG (hard vote);  mean P(HGG) {:.2f} (soft vote: {}){}",
           int(std::lround(p.vote_hard_score * 3)), p.vote_soft, p.vote_soft >= 0.5 ? "HGG" : "LGG",
           (p.vote_soft >= 0.5) == (p.vote_hard == 1) ? "" : "  - VOTES DISAGREE"),
-      margin, 125, 0.5, black);
+      margin, banner + 125, 0.5, black);
   for (size_t k = 0; k < 3; ++k) {
     const SequencePrediction& s = p.sequences[k];
     const int x = margin + int(k) * (panel + margin);

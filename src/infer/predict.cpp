@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <future>
 #include <numeric>
 
@@ -40,6 +41,35 @@ io::Volume onto_grid(io::Volume v, const fs::path& path, const io::Volume& flair
                   path.filename().string(), difference,
                   interpolation == io::Interpolation::kLinear ? "linear" : "nearest neighbour"));
   return v;
+}
+
+// The grid of `v`'s physical box (voxel edges kept) with isotropic voxels of `mm`, in v's frame
+// (same direction): the first new voxel centre lies half a new voxel inside the box's corner.
+io::Volume isotropic_grid(const io::Volume& v, double mm) {
+  io::Volume g;
+  g.direction = v.direction;
+  g.spacing_mm = {mm, mm, mm};
+  std::array<double, 3> offset{};  // from v's origin, along v's axes (mm)
+  for (int a = 0; a < 3; ++a) {
+    const double extent = v.size[a] * v.spacing_mm[a];
+    g.size[a] = std::max(1, int(std::lround(extent / mm)));
+    offset[a] = -0.5 * v.spacing_mm[a] + 0.5 * mm;
+  }
+  for (int r = 0; r < 3; ++r) {
+    g.origin_mm[r] = v.origin_mm[r];
+    for (int c = 0; c < 3; ++c) g.origin_mm[r] += v.direction[r * 3 + c] * offset[c];
+  }
+  return g;
+}
+
+// The axial index on `g` (isotropic_grid of v) nearest to v's slice z.
+int slice_on_grid(int z, const io::Volume& v, const io::Volume& g) {
+  const double mm = z * v.spacing_mm[2] - (-0.5 * v.spacing_mm[2] + 0.5 * g.spacing_mm[2]);
+  return std::clamp(int(std::lround(mm / g.spacing_mm[2])), 0, g.size[2] - 1);
+}
+
+std::string mm_triple(const std::array<double, 3>& t) {
+  return fmt::format("{:g}x{:g}x{:g} mm", t[0], t[1], t[2]);
 }
 
 }  // namespace
@@ -89,46 +119,143 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
   };
   auto t1_read = std::async(std::launch::async, read, c.t1, o.series[0]);
   auto t2_read = std::async(std::launch::async, read, c.t2, o.series[1]);
-  const io::Volume flair = io::read_volume(c.flair, o.series[2]);
+  io::Volume flair = io::read_volume(c.flair, o.series[2]);
   io::check_intensities(flair, c.flair);
-  p.depth = flair.size[2];
+  p.grid.input_size = p.grid.size = flair.size;
+  p.grid.input_spacing_mm = p.grid.spacing_mm = flair.spacing_mm;
+  const int input_depth = flair.size[2];
   std::array<io::Volume, 3> volumes;
-  volumes[2] = flair;
   volumes[0] =
       onto_grid(t1_read.get(), c.t1, flair, c.flair, io::Interpolation::kLinear, p.notices);
   io::check_intensities(volumes[0], c.t1);
   volumes[1] =
       onto_grid(t2_read.get(), c.t2, flair, c.flair, io::Interpolation::kLinear, p.notices);
   io::check_intensities(volumes[1], c.t2);
+  if (o.slice >= input_depth)
+    throw_bad_input(c.flair.string(),
+                    fmt::format("--slice {} is outside the volume (axial slices 0..{})", o.slice,
+                                input_depth - 1),
+                    "give an axial slice index within the FLAIR volume");
+
+  // Skull-stripping: a given brain mask is applied as BraTS did (0 outside the brain); without
+  // one, input that still holds skull and scalp is flagged below.
+  if (!o.brain_mask.empty()) {
+    io::Volume mask = io::read_volume(o.brain_mask);
+    mask = onto_grid(std::move(mask), o.brain_mask, flair, c.flair, io::Interpolation::kNearest,
+                     p.notices);
+    int64_t brain = 0, brain_in_background = 0;
+    for (size_t i = 0; i < mask.voxels.size(); ++i)
+      if (mask.voxels[i] > 0) ++brain, brain_in_background += flair.voxels[i] == 0.0f;
+    if (brain == 0)
+      throw_bad_input(o.brain_mask.string(), "the brain mask is empty on the FLAIR grid",
+                      "give the brain mask made from this patient's FLAIR (voxels > 0 = brain)");
+    // A brain mask lies on the head: one that mostly covers empty background belongs to
+    // another scan (or was stored with a wrong header).
+    if (double(brain_in_background) > 0.2 * double(brain))
+      throw_bad_input(
+          o.brain_mask.string(),
+          fmt::format("{:.0f}% of the brain mask lies on FLAIR's empty background: it does not "
+                      "match this scan",
+                      100.0 * double(brain_in_background) / double(brain)),
+          "give the brain mask made from this patient's FLAIR");
+    for (size_t i = 0; i < mask.voxels.size(); ++i)
+      if (!(mask.voxels[i] > 0))
+        flair.voxels[i] = 0, volumes[0].voxels[i] = 0, volumes[1].voxels[i] = 0;
+    p.notices.push_back(fmt::format(
+        "brain mask {} applied: {:.0f} mL of brain kept, everything outside set to 0",
+        o.brain_mask.filename().string(),
+        double(brain) * flair.spacing_mm[0] * flair.spacing_mm[1] * flair.spacing_mm[2] / 1000));
+  }
+  p.brain_mask = o.brain_mask;
+  p.skull = check_skull_stripped(flair);
+
+  // The models saw 1 mm voxels (BraTS): on a coarser or finer grid the window of slices would
+  // span another depth of brain and the slices another field of view. Resampled in FLAIR's frame
+  // (no registration); BraTS input (1 mm) is left untouched, bit for bit.
+  // The coarsest axis is the slice direction whatever the acquisition plane.
+  const double slice_mm = *std::max_element(flair.spacing_mm.begin(), flair.spacing_mm.end());
+  if (slice_mm > kThickSliceMm)
+    p.notices.push_back(fmt::format(
+        "FLAIR slices are {:g} mm apart (models trained on 1 mm): detail between slices was "
+        "interpolated, not measured, so small or thin lesion parts may be blurred or missed",
+        slice_mm));
+  bool resample = false;
+  if (o.voxel_mm > 0)
+    for (int a = 0; a < 3; ++a)
+      resample = resample || std::abs(flair.spacing_mm[a] - o.voxel_mm) > 0.05;
+  io::Volume original_flair;  // the grid as read, kept for mapping --slice and the mask
+  if (resample) {
+    const io::Volume grid = isotropic_grid(flair, o.voxel_mm);
+    p.notices.push_back(fmt::format(
+        "FLAIR grid {} resampled to {:g} mm isotropic ({}x{}x{} voxels, linear, in the FLAIR "
+        "frame) so that the slice window spans the depth it did in training",
+        mm_triple(flair.spacing_mm), o.voxel_mm, grid.size[0], grid.size[1], grid.size[2]));
+    for (size_t k = 0; k < 2; ++k)
+      volumes[k] = io::resample_to_grid(volumes[k], grid, io::Interpolation::kLinear,
+                                        c.sequence_path(io::kSequences[k]), c.flair);
+    original_flair = std::move(flair);
+    flair =
+        io::resample_to_grid(original_flair, grid, io::Interpolation::kLinear, c.flair, c.flair);
+    p.grid.size = flair.size;
+    p.grid.spacing_mm = flair.spacing_mm;
+    p.grid.resampled = true;
+  }
+  p.depth = flair.size[2];
 
   // The centre slice: --slice, else the mask, else automatic localisation.
   std::vector<uint8_t> tumour_at_centre;  // with a mask: tumour pixels of the centre slice
   if (o.slice >= 0) {
-    if (o.slice >= p.depth)
-      throw_bad_input(c.flair.string(),
-                      fmt::format("--slice {} is outside the volume (axial slices 0..{})", o.slice,
-                                  p.depth - 1),
-                      "give an axial slice index within the FLAIR volume");
-    p.choice = SliceChoice::kUser, p.centre_z = o.slice;
+    // --slice indexes the FLAIR file as given (what the user sees in a viewer).
+    p.choice = SliceChoice::kUser;
+    p.centre_z = resample ? slice_on_grid(o.slice, original_flair, flair) : o.slice;
   } else if (o.use_mask && !c.seg.empty()) {
+    const io::Volume& input_grid = resample ? original_flair : flair;
     io::Volume seg = io::read_volume(c.seg, o.series[3]);
-    if (!io::same_grid(seg, flair)) {
+    if (!io::same_grid(seg, input_grid)) {
       if (!o.resample_mask)
         throw_bad_input(
             c.seg.string(),
-            "mask is not on the FLAIR grid (" + io::describe_grid_difference(seg, flair) + ")",
+            "mask is not on the FLAIR grid (" + io::describe_grid_difference(seg, input_grid) + ")",
             "give the mask drawn on this FLAIR volume, or pass --resample-mask to resample it "
             "(nearest neighbour)");
-      seg =
-          onto_grid(std::move(seg), c.seg, flair, c.flair, io::Interpolation::kNearest, p.notices);
+      seg = onto_grid(std::move(seg), c.seg, input_grid, c.flair, io::Interpolation::kNearest,
+                      p.notices);
     }
     io::check_mask(seg, c.seg);
+    if (resample)
+      seg = io::resample_to_grid(seg, flair, io::Interpolation::kNearest, c.seg, c.flair);
     p.choice = SliceChoice::kMask, p.centre_z = prep::largest_tumour_slice(seg);
     tumour_at_centre = prep::tumour_slice_mask(std::move(seg), p.centre_z, p.size);
   } else {
     p.location = locate_tumour(flair, c.flair);
     p.choice = SliceChoice::kAuto, p.centre_z = p.location.centre_z;
   }
+  volumes[2] = std::move(flair);
+  original_flair = io::Volume{};
+
+  // Quality: only what can be measured honestly from the input.
+  std::vector<std::string> why;
+  if (!p.skull.stripped) {
+    p.quality.flags.push_back("not_skull_stripped");
+    why.push_back(fmt::format(
+        "not skull-stripped (the head outline holds {:.0f} mL, a brain 1.1-1.7 L): give a brain "
+        "mask with --brain-mask",
+        p.skull.outline_ml));
+  }
+  if (slice_mm > kThickSliceMm) {
+    p.quality.flags.push_back("thick_slices");
+    why.push_back(fmt::format("{:g} mm slices (trained on 1 mm)", slice_mm));
+  }
+  if (p.choice == SliceChoice::kAuto && p.location.confidence < kLowLocalisationConfidence) {
+    p.quality.flags.push_back("low_localisation_confidence");
+    why.push_back(fmt::format(
+        "the tumour was located automatically with low confidence ({:.2f}): check the slices "
+        "or give --slice or --seg",
+        p.location.confidence));
+  }
+  if (!why.empty())
+    p.quality.summary =
+        fmt::format("Input differs from the training data: {}.", fmt::join(why, "; "));
   try {
     p.z_start = prep::window_start(p.centre_z, info.slices, p.depth);
   } catch (const Error& e) {

@@ -60,6 +60,32 @@ TEST(LocateTumour, EmptyVolumeIsAnErrorNamingTheFile) {
   }
 }
 
+// The real BraTS sample is skull-stripped; synthetic heads with and without --skull are told apart.
+TEST(SkullStripCheck, BratsSampleIsStrippedSyntheticHeadsAreNot) {
+  const fs::path dir = testing::shared_dir() / "data/brats-sample/HGG/BraTS19_2013_10_1";
+  if (fs::exists(dir)) {
+    const SkullStripCheck brats =
+        check_skull_stripped(io::read_volume(dir / "BraTS19_2013_10_1_flair.nii.gz"));
+    EXPECT_TRUE(brats.stripped) << brats.outline_ml;
+    EXPECT_GT(brats.outline_ml, 1000);  // a whole brain
+  }
+  synth::SynthOptions so;
+  so.size = {64, 64, 40};
+  so.spacing_mm = synth::default_spacing_mm(so.size);
+  for (io::Grade grade : {io::Grade::kLGG, io::Grade::kHGG})
+    for (int index = 0; index < 3; ++index) {
+      so.skull = false;
+      const SkullStripCheck brain =
+          check_skull_stripped(synth::make_patient(index, grade, so).flair);
+      so.skull = true;
+      const SkullStripCheck head =
+          check_skull_stripped(synth::make_patient(index, grade, so).flair);
+      EXPECT_TRUE(brain.stripped) << brain.outline_ml;
+      EXPECT_FALSE(head.stripped) << head.outline_ml;
+      EXPECT_GT(head.outline_ml, brain.outline_ml + 500);
+    }
+}
+
 TEST(IdFromPath, StripsExtensionAndSequenceSuffix) {
   EXPECT_EQ(id_from_path("/x/BraTS19_2013_10_1_flair.nii.gz"), "BraTS19_2013_10_1");
   EXPECT_EQ(id_from_path("scan.nii"), "scan");

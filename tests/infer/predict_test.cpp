@@ -2,6 +2,7 @@
 // store path, every way of choosing the slice, unregistered inputs, and every bad input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include "fixture.h"
 #include "infer/infer.h"
 #include "prep/prep.h"
+#include "synth/synth.h"
 
 namespace gg::infer {
 namespace {
@@ -28,8 +30,16 @@ const Predictor& test_predictor() {
   return *p;
 }
 
-PredictOptions no_cam() {
+// The synthetic fixtures are on a coarse grid (3.875 mm) and these tests check predict on the
+// grid as given; resampling to 1 mm has its own tests.
+PredictOptions native() {
   PredictOptions o;
+  o.voxel_mm = 0;
+  return o;
+}
+
+PredictOptions no_cam() {
+  PredictOptions o = native();
   o.grad_cam = false;
   return o;
 }
@@ -50,7 +60,7 @@ TEST(Predict, WithMaskEqualsTheSliceStorePath) {
   const auto& d = shared();
   const Predictor& predictor = test_predictor();
   const io::Case& c = d.cases[0];
-  const PatientPrediction p = predictor.predict(c, {});
+  const PatientPrediction p = predictor.predict(c, native());
   EXPECT_EQ(p.choice, SliceChoice::kMask);
   EXPECT_EQ(p.slices, infer_testing::kSlices);
   const io::Volume seg = io::read_volume(c.seg);
@@ -99,7 +109,7 @@ TEST(Predict, WithoutMaskLocatesTheTumourAndSliceOverrides) {
   const Predictor& predictor = test_predictor();
   io::Case c = d.cases[3];
   const int truth = prep::largest_tumour_slice(io::read_volume(c.seg));
-  PredictOptions o;
+  PredictOptions o = native();
   o.use_mask = false;
   o.grad_cam = false;
   const PatientPrediction a = predictor.predict(c, o);
@@ -169,7 +179,7 @@ TEST(Predict, MaskOnAnotherGridIsRefusedUnlessResampled) {
   io::write_volume(io::resample_to_grid(seg, grid, io::Interpolation::kNearest, c.seg, c.seg),
                    tmp / "seg.nii.gz", true);
   c.seg = tmp / "seg.nii.gz";
-  PredictOptions o;
+  PredictOptions o = native();
   o.grad_cam = false;
   const Error e = error_of([&] { predictor.predict(c, o); });
   EXPECT_EQ(e.code(), ExitCode::kBadInput);
@@ -215,6 +225,198 @@ TEST(Predict, BadVolumesAreErrorsNamingTheFile) {
   c.flair = tmp / "missing_flair.nii.gz";
   e = error_of([&] { predictor.predict(c, no_cam()); });
   EXPECT_EQ(e.file(), c.flair.string());
+}
+
+// Clinical FLAIR is often 5 mm axial: predict resamples to 1 mm in the FLAIR frame, so that a
+// 20-slice window spans 20 mm of brain as in training (BraTS), and flags the thick slices.
+TEST(Predict, FiveMillimetreSlicesAreResampledTo1mmAndFlagged) {
+  REQUIRE_WEIGHTS();
+  const auto& d = shared();
+  testing::TempDir tmp;
+  infer_testing::write_test_bundle(tmp / "bundle20", 20);
+  const Predictor predictor(tmp / "bundle20");
+  const io::Case& c = d.cases[1];
+  const io::Volume flair = io::read_volume(c.flair);  // 64x64x40, 3.875 mm
+  io::Volume thick;                                   // the same head in 5 mm slices
+  thick.size = {64, 64, 31};
+  thick.spacing_mm = {flair.spacing_mm[0], flair.spacing_mm[1], 5.0};
+  thick.origin_mm = flair.origin_mm;
+  io::Case t = c;
+  for (io::Sequence seq : io::kSequences) {
+    const fs::path out = tmp / (std::string(io::sequence_name(seq)) + ".nii.gz");
+    io::write_volume(io::resample_to_grid(io::read_volume(c.sequence_path(seq)), thick,
+                                          io::Interpolation::kLinear, out, out),
+                     out, true);
+  }
+  t.t1 = tmp / "t1.nii.gz", t.t2 = tmp / "t2.nii.gz", t.flair = tmp / "flair.nii.gz";
+  t.seg = tmp / "seg.nii.gz";
+  io::write_volume(io::resample_to_grid(io::read_volume(c.seg), thick, io::Interpolation::kNearest,
+                                        t.seg, t.seg),
+                   t.seg, true);
+
+  PredictOptions o;
+  o.grad_cam = false;
+  const PatientPrediction p = predictor.predict(t, o);
+  EXPECT_TRUE(p.grid.resampled);
+  EXPECT_EQ(p.grid.input_size, thick.size);
+  EXPECT_EQ(p.grid.spacing_mm, (std::array<double, 3>{1, 1, 1}));
+  EXPECT_EQ(p.grid.size, (std::array<int, 3>{248, 248, 155}));  // 64 x 3.875 mm, 31 x 5 mm
+  EXPECT_EQ(p.depth, 155);
+  EXPECT_EQ(p.slices, 20);
+  EXPECT_GE(p.z_start, 0);
+  EXPECT_LE(p.z_start + p.slices, p.depth);
+  // The window is centred on the tumour's largest slice, now in 1 mm steps: the 3.875 mm mask's
+  // slice lies at truth * 3.875 mm from FLAIR's first slice centre, i.e. index +1.4375 on the
+  // 1 mm grid (whose first centre is half a 1 mm voxel inside the volume's edge); the 5 mm mask
+  // is coarser than that, hence the tolerance.
+  const double truth_mm = prep::largest_tumour_slice(io::read_volume(c.seg)) * 3.875 + 1.4375;
+  EXPECT_NEAR(p.centre_z, truth_mm, 8.0);
+  const auto j = nlohmann::json::parse(prediction_json(p, tmp / "bundle20"));
+  EXPECT_DOUBLE_EQ(j["grid"]["window_mm"].get<double>(), 20.0);
+  EXPECT_EQ(j["sequences"]["flair"]["p_hgg_per_slice"].size(), 20u);
+  EXPECT_EQ(j["quality"]["flags"], nlohmann::json::array({"thick_slices"}));
+  std::string notices;
+  for (const auto& n : p.notices) notices += n + "\n";
+  EXPECT_NE(notices.find("FLAIR slices are 5 mm apart"), std::string::npos) << notices;
+  EXPECT_NE(notices.find("interpolated, not measured"), std::string::npos) << notices;
+  EXPECT_NE(notices.find("resampled to 1 mm isotropic (248x248x155 voxels"), std::string::npos)
+      << notices;
+
+  // --slice indexes the file as given: 5 mm slice 15 lies 77 mm above the 1 mm grid's first.
+  o.slice = 15;
+  const PatientPrediction u = predictor.predict(t, o);
+  EXPECT_EQ(u.choice, SliceChoice::kUser);
+  EXPECT_EQ(u.centre_z, 77);
+  o.slice = 31;  // outside the 31 slices of the file, though inside the 155 of the 1 mm grid
+  EXPECT_EQ(error_of([&] { predictor.predict(t, o); }).file(), t.flair.string());
+}
+
+// BraTS input (1 mm) is left as it is, bit for bit, and raises no quality flag.
+TEST(Predict, BratsSampleIsNotResampledAndRaisesNoFlag) {
+  REQUIRE_WEIGHTS();
+  const fs::path dir = testing::shared_dir() / "data/brats-sample/HGG/BraTS19_2013_10_1";
+  if (!fs::exists(dir)) GTEST_SKIP() << "no BraTS sample";
+  io::Case c;
+  c.id = "BraTS19_2013_10_1";
+  c.t1 = dir / "BraTS19_2013_10_1_t1.nii.gz";
+  c.t2 = dir / "BraTS19_2013_10_1_t2.nii.gz";
+  c.flair = dir / "BraTS19_2013_10_1_flair.nii.gz";
+  PredictOptions o;  // the defaults: 1 mm, automatic localisation (no mask)
+  o.grad_cam = false;
+  const PatientPrediction p = test_predictor().predict(c, o);
+  EXPECT_FALSE(p.grid.resampled);
+  EXPECT_EQ(p.grid.size, (std::array<int, 3>{240, 240, 155}));
+  EXPECT_TRUE(p.notices.empty());
+  EXPECT_TRUE(p.quality.flags.empty());
+  EXPECT_EQ(p.quality.summary, "");
+  const PatientPrediction native_grid = test_predictor().predict(c, no_cam());
+  EXPECT_EQ(p.centre_z, native_grid.centre_z);
+  for (size_t k = 0; k < 3; ++k)
+    EXPECT_EQ(p.sequences[k].p_slices, native_grid.sequences[k].p_slices);
+}
+
+// Three equal bright regions compete: the automatic slice choice is a guess and says so.
+TEST(Predict, CompetingHyperintensitiesRaiseLowLocalisationConfidence) {
+  REQUIRE_WEIGHTS();
+  testing::TempDir tmp;
+  io::Volume v;  // 1 mm, a box of "brain" with a little texture and three 6 mm bright cubes
+  v.size = {64, 64, 40};
+  v.voxels.assign(size_t(v.num_voxels()), 0.0f);
+  for (int z = 4; z < 36; ++z)
+    for (int y = 8; y < 56; ++y)
+      for (int x = 8; x < 56; ++x) v.at(x, y, z) = float(100 + (x + 2 * y + 3 * z) % 7);
+  for (const auto& corner : {std::array<int, 3>{14, 14, 10}, std::array<int, 3>{40, 14, 17},
+                             std::array<int, 3>{27, 40, 24}})
+    for (int z = 0; z < 6; ++z)
+      for (int y = 0; y < 6; ++y)
+        for (int x = 0; x < 6; ++x) v.at(corner[0] + x, corner[1] + y, corner[2] + z) = 400;
+  io::write_volume(v, tmp / "p_flair.nii.gz", true);
+  io::Case c;
+  c.id = "P";
+  c.t1 = c.t2 = c.flair = tmp / "p_flair.nii.gz";
+  PredictOptions o;
+  o.grad_cam = false;
+  const PatientPrediction p = test_predictor().predict(c, o);
+  EXPECT_FALSE(p.grid.resampled);
+  EXPECT_EQ(p.choice, SliceChoice::kAuto);
+  EXPECT_EQ(p.location.components, 3);
+  EXPECT_LT(p.location.confidence, kLowLocalisationConfidence);
+  EXPECT_EQ(p.quality.flags, std::vector<std::string>{"low_localisation_confidence"});
+  EXPECT_NE(p.quality.summary.find("low confidence"), std::string::npos) << p.quality.summary;
+  // A slice given by the user is not a guess.
+  o.slice = 20;
+  EXPECT_TRUE(test_predictor().predict(c, o).quality.flags.empty());
+}
+
+// A head that still has its skull and scalp is flagged; its brain mask (--brain-mask) makes it
+// the skull-stripped brain again, voxel for voxel; empty or mismatched masks are errors.
+TEST(Predict, SkullIsFlaggedAndABrainMaskStripsIt) {
+  REQUIRE_WEIGHTS();
+  testing::TempDir tmp;
+  synth::SynthOptions so;
+  so.size = {64, 64, 40};
+  so.spacing_mm = synth::default_spacing_mm(so.size);
+  const synth::SyntheticPatient brain = synth::make_patient(0, io::Grade::kLGG, so);
+  so.skull = true;
+  const synth::SyntheticPatient head = synth::make_patient(0, io::Grade::kLGG, so);
+  auto write_case = [&](const synth::SyntheticPatient& s, const std::string& name) {
+    io::Case c;
+    c.id = name;
+    c.t1 = tmp / (name + "_t1.nii.gz"), c.t2 = tmp / (name + "_t2.nii.gz");
+    c.flair = tmp / (name + "_flair.nii.gz");
+    io::write_volume(s.t1, c.t1, true), io::write_volume(s.t2, c.t2, true);
+    io::write_volume(s.flair, c.flair, true);
+    return c;
+  };
+  const io::Case b = write_case(brain, "brain"), h = write_case(head, "head");
+  PredictOptions o = no_cam();
+  o.use_mask = false;
+  const PatientPrediction stripped = test_predictor().predict(b, o);
+  const PatientPrediction unstripped = test_predictor().predict(h, o);
+  auto has = [](const PatientPrediction& p, const std::string& flag) {
+    return std::count(p.quality.flags.begin(), p.quality.flags.end(), flag) == 1;
+  };
+  EXPECT_FALSE(has(stripped, "not_skull_stripped")) << stripped.skull.outline_ml;
+  EXPECT_TRUE(has(unstripped, "not_skull_stripped")) << unstripped.skull.outline_ml;
+  EXPECT_NE(unstripped.quality.summary.find("not skull-stripped"), std::string::npos);
+
+  io::Volume mask = brain.flair;
+  for (float& v : mask.voxels) v = v > 0 ? 1.0f : 0.0f;
+  io::write_volume(mask, tmp / "brain_mask.nii.gz", true);
+  o.brain_mask = tmp / "brain_mask.nii.gz";
+  const PatientPrediction masked = test_predictor().predict(h, o);
+  EXPECT_FALSE(has(masked, "not_skull_stripped")) << masked.skull.outline_ml;
+  EXPECT_EQ(masked.brain_mask, o.brain_mask);
+  for (size_t k = 0; k < 3; ++k)
+    EXPECT_EQ(masked.sequences[k].p_slices, stripped.sequences[k].p_slices) << k;
+  std::string notices;
+  for (const auto& n : masked.notices) notices += n + "\n";
+  EXPECT_NE(notices.find("brain mask brain_mask.nii.gz applied"), std::string::npos) << notices;
+
+  io::Volume empty = mask;
+  std::fill(empty.voxels.begin(), empty.voxels.end(), 0.0f);
+  io::write_volume(empty, tmp / "empty_mask.nii.gz", true);
+  o.brain_mask = tmp / "empty_mask.nii.gz";
+  Error e = error_of([&] { test_predictor().predict(h, o); });
+  EXPECT_EQ(e.file(), o.brain_mask.string());
+  EXPECT_NE(e.problem().find("empty"), std::string::npos) << e.problem();
+
+  io::Volume far = mask;
+  far.origin_mm[0] += 1000;
+  io::write_volume(far, tmp / "far_mask.nii.gz", true);
+  o.brain_mask = tmp / "far_mask.nii.gz";
+  e = error_of([&] { test_predictor().predict(h, o); });
+  EXPECT_EQ(e.file(), o.brain_mask.string());
+  EXPECT_NE(e.problem().find("does not overlap"), std::string::npos) << e.problem();
+
+  io::Volume elsewhere = mask;  // another scan's mask: mostly on background here
+  for (size_t i = 0; i < elsewhere.voxels.size(); ++i)
+    elsewhere.voxels[i] = head.flair.voxels[i] == 0;
+  io::write_volume(elsewhere, tmp / "other_mask.nii.gz", true);
+  o.brain_mask = tmp / "other_mask.nii.gz";
+  e = error_of([&] { test_predictor().predict(h, o); });
+  EXPECT_EQ(e.file(), o.brain_mask.string());
+  EXPECT_NE(e.problem().find("does not match this scan"), std::string::npos) << e.problem();
 }
 
 // A copy of the test bundle with model.json edited by `edit`.
@@ -277,7 +479,7 @@ TEST(Outputs, JsonSummaryAndOverlaysAreWritten) {
   REQUIRE_WEIGHTS();
   const auto& d = shared();
   const Predictor& predictor = test_predictor();
-  PredictOptions o;
+  PredictOptions o = native();
   o.use_mask = false;
   const PatientPrediction p = predictor.predict(d.cases[2], o);
   testing::TempDir tmp;
