@@ -117,12 +117,17 @@ void add_predict(CLI::App& app) {
                 "Brain mask of one patient (HD-BET, SynthStrip, FSL BET; > 0 = brain): voxels "
                 "outside it are set to 0 on the FLAIR grid, as in BraTS (resampled nearest "
                 "neighbour if on another grid)");
-  c->add_option("--voxel-mm", a->options.voxel_mm,
-                "Isotropic voxel size predict resamples to (in the FLAIR frame) when FLAIR's "
-                "differs by more than 0.05 mm: 1 = BraTS, the models' training grid; 0 keeps the "
-                "FLAIR grid (for a bundle trained on another grid)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  c->add_flag(
+      "--keep-grid", [a](int64_t) { a->options.resample_to_training_grid = false; },
+      "Work on the FLAIR grid as given instead of resampling it to the bundle's training "
+      "grid (its spacing and field of view, recorded in model.json; BraTS: 1 mm, 240 mm "
+      "across)");
+  c->add_flag(
+      "--no-register", [a](int64_t) { a->options.register_sequences = false; },
+      "A T1/T2 on another grid than FLAIR is resampled into it in physical space only "
+      "(trusting the headers) instead of being registered rigidly to FLAIR (Mattes "
+      "mutual information; the transform and its quality go to prediction.json, an "
+      "overlay to registration.png)");
   c->add_flag("--strict", a->strict,
               "An input that raises a quality flag (prediction.json \"quality\") is an error "
               "(exit 3) and nothing is written for it");

@@ -2,13 +2,17 @@
 //
 // predict, per patient:
 //  1. read FLAIR (the reference grid), T1, T2 (and the mask, if any) in canonical LPS+
-//     orientation; a sequence on another grid is resampled into the FLAIR grid in physical space
-//     (trilinear, no registration) with a notice; one whose physical extent does not overlap
-//     FLAIR's is an error;
-//  1b. resample the three (and the mask) to voxel_mm isotropic (1 mm: BraTS, on which the models
-//     were trained) in the FLAIR frame, when FLAIR's spacing differs from it by more than
-//     0.05 mm, so that the window spans as many millimetres as in training (BraTS input is
-//     untouched); slices thicker than 2 mm get a notice and the quality flag thick_slices;
+//     orientation; a sequence on another grid is registered rigidly to FLAIR (registration/:
+//     Mattes MI, versor rigid, multi-resolution) and resampled into the FLAIR grid through that
+//     transform, with a notice (register = false: physical space only, no registration); one
+//     whose physical extent does not overlap FLAIR's is an error; every sequence's head overlap
+//     with FLAIR (Dice) is measured, registered or not;
+//  1b. resample the three (and the mask) to the bundle's training grid (model.json
+//     "training_data": BraTS is 1 mm and 240 mm across) in the FLAIR frame, centred on the head,
+//     when FLAIR's grid differs from it, so that the window spans as many millimetres and the
+//     slices show the brain as large as in training (input on that grid is untouched); slices
+//     thicker than 2 mm get a notice (and the quality flag thick_slices unless the models were
+//     trained on such slices);
 //  2. choose the centre slice: --slice Z (user), else the mask's largest tumour slice (mask),
 //     else the automatic tumour localisation below (auto, with a confidence);
 //  3. take the bundle's window of slices around it (model.json input.slices, z*-10..z*+9 for
@@ -36,6 +40,7 @@
 #include <vector>
 
 #include "explain/explain.h"
+#include "registration/registration.h"
 
 #include "io/io.h"
 #include "train/train.h"
@@ -88,9 +93,14 @@ struct PredictOptions {
   bool resample_mask = false;  // a mask on another grid is resampled (nearest) instead of refused
   bool grad_cam = true;
   int batch_size = 32;
-  // Isotropic voxel size (mm) predict works on; 0 keeps the FLAIR grid (for bundles trained on
-  // another grid, such as the tests' coarse synthetic cohorts).
-  double voxel_mm = 1.0;
+  // A T1/T2 on another grid than FLAIR is registered rigidly to it (false: resampled in physical
+  // space only, trusting the headers).
+  bool register_sequences = true;
+  registration::RegistrationOptions registration;
+  // FLAIR (and with it T1, T2 and the mask) is resampled to the bundle's training grid (its
+  // spacing and in-plane field of view; 1 mm for bundles that did not record it) when it is on
+  // another; false keeps the FLAIR grid.
+  bool resample_to_training_grid = true;
   // A brain mask (from HD-BET, SynthStrip, FSL BET; voxels > 0 are brain) applied to the three
   // sequences on the FLAIR grid (resampled nearest neighbour if on another grid): voxels outside
   // it are set to 0, as in BraTS. Empty: none.
@@ -113,6 +123,19 @@ struct SequencePrediction {
   std::optional<explain::TumourOverlap> heatmap_on_tumour;
 };
 
+// How a T1 or T2 was brought onto the FLAIR grid.
+struct SequenceAlignment {
+  enum class Method { kSameGrid, kRegistered, kPhysicalSpace };
+  Method method = Method::kSameGrid;
+  std::optional<registration::RegistrationResult> registration;  // kRegistered only
+  // Head (or brain) overlap with FLAIR on the FLAIR grid as the model sees it (Dice of
+  // registration::foreground_mask): ~0.95 or more for co-registered sequences.
+  double dice = 1;
+};
+const char* alignment_method_name(SequenceAlignment::Method m);
+// Below this overlap a sequence is flagged registration_poor.
+inline constexpr double kPoorRegistrationDice = 0.85;
+
 // The grid the window was taken from.
 struct PredictGrid {
   std::array<int, 3> input_size{0, 0, 0};  // FLAIR as read
@@ -128,9 +151,20 @@ inline constexpr double kLowLocalisationConfidence = 0.5;
 // Slices thicker than this (mm) are flagged thick_slices.
 inline constexpr double kThickSliceMm = 2.0;
 
+// A sequence's window intensities (after normalisation, as the model saw them) against the
+// training patients' (prep::IntensityProfile): flagged intensity_out_of_range beyond
+// kIntensityMargin x the most atypical training patient's distance + kIntensitySlack.
+inline constexpr double kIntensityMargin = 1.5, kIntensitySlack = 0.01;
+struct IntensityCheck {
+  bool checked = false;  // false for bundles without a training profile
+  double distance = 0;   // prep::histogram_distance to the training mean
+  double training_max = 0, training_p95 = 0;
+};
+
 // Machine-readable reasons the input may lie outside what the models were trained on.
 struct Quality {
-  // "not_skull_stripped", "thick_slices", "low_localisation_confidence"
+  // "not_skull_stripped", "thick_slices", "registration_poor", "low_localisation_confidence",
+  // "intensity_out_of_range"
   std::vector<std::string> flags;
   std::string summary;  // one plain-language line ("" without flags)
 };
@@ -148,6 +182,8 @@ struct PatientPrediction {
   Quality quality;
   TumourLocation location;                      // choice == kAuto only
   std::vector<std::string> notices;             // e.g. resampling
+  std::array<SequenceAlignment, 2> alignment;   // T1, T2 onto FLAIR
+  std::array<IntensityCheck, 3> intensity;      // T1, T2, FLAIR
   std::array<SequencePrediction, 3> sequences;  // T1, T2, FLAIR
   int vote_hard = 0;  // 1 HGG: at least 2 of 3 sequences have P(HGG) >= 0.5 (the paper's vote)
   double vote_hard_score = 0;             // fraction of HGG votes
@@ -179,7 +215,11 @@ std::string prediction_json(const PatientPrediction& p, const fs::path& bundle_d
 // One-page PNG: the three sequences at the centre slice with Grad-CAM overlays, P(HGG) per
 // sequence, the votes, the verdict, the slice choice and a "research use only" line. Atomic.
 void write_summary_png(const PatientPrediction& p, const fs::path& png);
-// <dir>/prediction.json, summary.png and gradcam_<seq>.png (without grad_cam: no gradcam files).
+// Two panels: the centre FLAIR slice with the edges of the registered T1, and of T2, on it (what
+// the model saw), to check the co-registration by eye. Atomic.
+void write_registration_png(const PatientPrediction& p, const fs::path& png);
+// <dir>/prediction.json, summary.png and gradcam_<seq>.png (without grad_cam: no gradcam files),
+// and registration.png when a sequence was registered.
 void write_patient_outputs(const PatientPrediction& p, const fs::path& bundle_dir,
                            const fs::path& dir);
 // id,true_grade,grade,vote_hard_score,vote_soft,p_t1,p_t2,p_flair,slice_choice,centre_z,confidence

@@ -131,11 +131,45 @@ std::string prediction_json(const PatientPrediction& p, const fs::path& bundle_d
                           {"outline_ml", p.skull.outline_ml},
                           {"max_brain_ml", kMaxBrainMl},
                           {"stripped", p.skull.stripped}};
-  j["quality"] = {{"flags", p.quality.flags},
-                  {"summary", p.quality.flags.empty()
-                                  ? "no quality flag raised (only what gliomagrade can check: "
-                                    "skull-stripping, slice thickness, localisation confidence)"
-                                  : p.quality.summary}};
+  json alignment = json::object();
+  for (size_t k = 0; k < 2; ++k) {
+    const SequenceAlignment& a = p.alignment[k];
+    json entry = {{"method", alignment_method_name(a.method)}, {"dice_with_flair", a.dice}};
+    if (a.registration) {
+      const registration::RegistrationResult& r = *a.registration;
+      entry["transform"] = {
+          {"convention", "p_moving = rotation (p_flair - centre) + centre + translation, LPS mm"},
+          {"rotation", r.transform.rotation},
+          {"centre_mm", r.transform.centre_mm},
+          {"translation_mm", r.transform.translation_mm},
+          {"angle_deg", r.transform.angle_deg()}};
+      entry["mattes_mi_before"] = r.metric_before;
+      entry["mattes_mi_after"] = r.metric_after;
+      entry["dice_before"] = r.dice_before;
+      entry["dice_after"] = r.dice_after;
+      entry["iterations_per_level"] = r.iterations;
+      entry["stop_condition"] = r.stop_condition;
+      entry["seconds"] = r.seconds;
+    }
+    alignment[io::sequence_name(io::kSequences[k])] = entry;
+  }
+  j["registration"] = alignment;
+  json intensity = json::object();
+  for (size_t k = 0; k < 3; ++k)
+    if (p.intensity[k].checked)
+      intensity[io::sequence_name(io::kSequences[k])] = {
+          {"distance", p.intensity[k].distance},
+          {"training_max", p.intensity[k].training_max},
+          {"training_p95", p.intensity[k].training_p95},
+          {"limit", kIntensityMargin * p.intensity[k].training_max + kIntensitySlack}};
+  j["intensity_vs_training"] = intensity;
+  j["quality"] = {
+      {"flags", p.quality.flags},
+      {"summary", p.quality.flags.empty()
+                      ? "no quality flag raised (only what gliomagrade can check: "
+                        "skull-stripping, slice thickness, co-registration, intensities "
+                        "against the training patients, localisation confidence)"
+                      : p.quality.summary}};
   j["inputs"] = {{"t1", p.inputs.t1.string()},
                  {"t2", p.inputs.t2.string()},
                  {"flair", p.inputs.flair.string()},
@@ -222,10 +256,43 @@ void write_summary_png(const PatientPrediction& p, const fs::path& png) {
   write_png(png, page);
 }
 
+void write_registration_png(const PatientPrediction& p, const fs::path& png) {
+  const int scale = 2, side = p.size * scale, margin = 20, top = 56;
+  const int width = 2 * side + 3 * margin, height = top + side + margin;
+  cv::Mat page(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
+  const cv::Mat flair(p.size, p.size, CV_8UC1,
+                      const_cast<uint8_t*>(p.sequences[2].centre_slice.data()));
+  cv::Mat flair_big;
+  cv::resize(flair, flair_big, cv::Size(side, side), 0, 0, cv::INTER_LINEAR);
+  put(page, fmt::format("{}: FLAIR z {} with the edges of each sequence on it", p.id, p.centre_z),
+      margin, 24, 0.55, cv::Scalar(0, 0, 0), 1);
+  const cv::Scalar colours[2] = {cv::Scalar(0, 0, 255), cv::Scalar(0, 200, 0)};
+  for (size_t k = 0; k < 2; ++k) {
+    const cv::Mat seq(p.size, p.size, CV_8UC1,
+                      const_cast<uint8_t*>(p.sequences[k].centre_slice.data()));
+    cv::Mat big, edges, panel;
+    cv::resize(seq, big, cv::Size(side, side), 0, 0, cv::INTER_LINEAR);
+    cv::GaussianBlur(big, big, cv::Size(5, 5), 1.5);
+    cv::Canny(big, edges, 30, 90);
+    cv::cvtColor(flair_big, panel, cv::COLOR_GRAY2BGR);
+    panel.setTo(colours[k], edges);
+    const int x = margin + int(k) * (side + margin);
+    panel.copyTo(page(cv::Rect(x, top, side, side)));
+    const SequenceAlignment& a = p.alignment[k];
+    put(page,
+        fmt::format("{} edges ({}; head Dice {:.3f})", io::sequence_name(io::kSequences[k]),
+                    alignment_method_name(a.method), a.dice),
+        x, top - 8, 0.45, colours[k], 1);
+  }
+  write_png(png, page);
+}
+
 void write_patient_outputs(const PatientPrediction& p, const fs::path& bundle_dir,
                            const fs::path& dir) {
   write_file_atomic(dir / "prediction.json", prediction_json(p, bundle_dir));
   write_summary_png(p, dir / "summary.png");
+  if (p.alignment[0].registration || p.alignment[1].registration)
+    write_registration_png(p, dir / "registration.png");
   for (const auto& s : p.sequences) {
     if (s.heatmap.empty()) continue;
     const std::string name = io::sequence_name(s.sequence);

@@ -18,7 +18,8 @@ namespace gg::infer {
 struct Predictor::Impl {
   fs::path dir;
   train::BundleInfo info;
-  std::vector<explain::SliceModel> models;  // T1, T2, FLAIR
+  std::vector<explain::SliceModel> models;         // T1, T2, FLAIR
+  std::optional<prep::DataProfile> training_data;  // model.json "training_data", if recorded
 };
 
 namespace {
@@ -43,17 +44,71 @@ io::Volume onto_grid(io::Volume v, const fs::path& path, const io::Volume& flair
   return v;
 }
 
-// The grid of `v`'s physical box (voxel edges kept) with isotropic voxels of `mm`, in v's frame
-// (same direction): the first new voxel centre lies half a new voxel inside the box's corner.
-io::Volume isotropic_grid(const io::Volume& v, double mm) {
+// Brings T1 or T2 onto the FLAIR grid: as is when already on it (co-registered, as BraTS is),
+// else registered rigidly to FLAIR and resampled through the transform, or (without
+// registration) resampled in physical space. Measures the head overlap with FLAIR either way.
+io::Volume align_to_flair(io::Volume v, const fs::path& path, const io::Volume& flair,
+                          const fs::path& flair_path, const PredictOptions& o,
+                          SequenceAlignment& alignment, std::vector<std::string>& notices) {
+  using Method = SequenceAlignment::Method;
+  if (io::same_grid(v, flair)) {
+    alignment.method = Method::kSameGrid;
+  } else if (!o.register_sequences) {
+    alignment.method = Method::kPhysicalSpace;
+    v = onto_grid(std::move(v), path, flair, flair_path, io::Interpolation::kLinear, notices);
+  } else {
+    alignment.method = Method::kRegistered;
+    io::check_intensities(v, path);
+    const std::string difference = io::describe_grid_difference(v, flair);
+    registration::RegistrationResult r;
+    try {
+      r = registration::register_rigid(flair, v, o.registration);
+    } catch (const Error& e) {
+      rethrow_for(e, path);
+    }
+    v = registration::resample_rigid(v, flair, r.transform, io::Interpolation::kLinear);
+    const auto& t = r.transform.translation_mm;
+    notices.push_back(fmt::format(
+        "{} was not on the FLAIR grid ({}): registered rigidly to FLAIR (Mattes mutual "
+        "information, {:.1f} s; rotation {:.2f} deg, translation {:.1f} mm; head overlap Dice "
+        "{:.3f} -> {:.3f}) and resampled into it (linear)",
+        path.filename().string(), difference, r.seconds, r.transform.angle_deg(),
+        std::sqrt(t[0] * t[0] + t[1] * t[1] + t[2] * t[2]), r.dice_before, r.dice_after));
+    alignment.registration = std::move(r);
+  }
+  alignment.dice =
+      registration::dice(registration::foreground_mask(flair), registration::foreground_mask(v));
+  return v;
+}
+
+// A grid in `v`'s frame (same direction) with voxels of `spacing`. Through-plane (z) it covers
+// v's physical box (voxel edges kept: the first new voxel centre lies half a new voxel inside the
+// box). In-plane, with fov_mm[a] > 0, it spans fov_mm[a] centred on v's foreground (the head), as
+// the training volumes' slices did; else v's box.
+io::Volume training_grid(const io::Volume& v, const std::array<double, 3>& spacing,
+                         const std::array<double, 3>& fov_mm) {
+  const std::vector<uint8_t> head = registration::foreground_mask(v);
+  std::array<int, 3> lo = v.size, hi{-1, -1, -1};
+  for (int z = 0; z < v.size[2]; ++z)
+    for (int y = 0; y < v.size[1]; ++y)
+      for (int x = 0; x < v.size[0]; ++x)
+        if (head[size_t(x) + size_t(v.size[0]) * (size_t(y) + size_t(v.size[1]) * size_t(z))]) {
+          const int i[3] = {x, y, z};
+          for (int a = 0; a < 3; ++a) lo[a] = std::min(lo[a], i[a]), hi[a] = std::max(hi[a], i[a]);
+        }
   io::Volume g;
   g.direction = v.direction;
-  g.spacing_mm = {mm, mm, mm};
-  std::array<double, 3> offset{};  // from v's origin, along v's axes (mm)
+  g.spacing_mm = spacing;
+  std::array<double, 3> offset{};  // of the first voxel centre from v's origin, along v's axes
   for (int a = 0; a < 3; ++a) {
-    const double extent = v.size[a] * v.spacing_mm[a];
-    g.size[a] = std::max(1, int(std::lround(extent / mm)));
-    offset[a] = -0.5 * v.spacing_mm[a] + 0.5 * mm;
+    if (a < 2 && fov_mm[a] > 0 && hi[a] >= 0) {
+      g.size[a] = std::max(1, int(std::lround(fov_mm[a] / spacing[a])));
+      const double centre = 0.5 * (lo[a] + hi[a]) * v.spacing_mm[a];
+      offset[a] = centre - 0.5 * (g.size[a] - 1) * spacing[a];
+    } else {
+      g.size[a] = std::max(1, int(std::lround(v.size[a] * v.spacing_mm[a] / spacing[a])));
+      offset[a] = -0.5 * v.spacing_mm[a] + 0.5 * spacing[a];
+    }
   }
   for (int r = 0; r < 3; ++r) {
     g.origin_mm[r] = v.origin_mm[r];
@@ -62,7 +117,7 @@ io::Volume isotropic_grid(const io::Volume& v, double mm) {
   return g;
 }
 
-// The axial index on `g` (isotropic_grid of v) nearest to v's slice z.
+// The axial index on `g` (training_grid of v) nearest to v's slice z.
 int slice_on_grid(int z, const io::Volume& v, const io::Volume& g) {
   const double mm = z * v.spacing_mm[2] - (-0.5 * v.spacing_mm[2] + 0.5 * g.spacing_mm[2]);
   return std::clamp(int(std::lround(mm / g.spacing_mm[2])), 0, g.size[2] - 1);
@@ -85,6 +140,9 @@ Predictor::Predictor(const fs::path& bundle_dir) : impl_(std::make_unique<Impl>(
         Error(e.code(), "", e.problem(), "use a bundle written by this version of gliomagrade"),
         json);
   }
+  if (!impl_->info.training_data_json.empty())
+    impl_->training_data =
+        prep::data_profile_from_json(impl_->info.training_data_json, json.string());
   for (io::Sequence seq : io::kSequences) {
     const std::string name = io::sequence_name(seq);
     if (std::find(impl_->info.sequences.begin(), impl_->info.sequences.end(), name) ==
@@ -125,11 +183,9 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
   p.grid.input_spacing_mm = p.grid.spacing_mm = flair.spacing_mm;
   const int input_depth = flair.size[2];
   std::array<io::Volume, 3> volumes;
-  volumes[0] =
-      onto_grid(t1_read.get(), c.t1, flair, c.flair, io::Interpolation::kLinear, p.notices);
+  volumes[0] = align_to_flair(t1_read.get(), c.t1, flair, c.flair, o, p.alignment[0], p.notices);
   io::check_intensities(volumes[0], c.t1);
-  volumes[1] =
-      onto_grid(t2_read.get(), c.t2, flair, c.flair, io::Interpolation::kLinear, p.notices);
+  volumes[1] = align_to_flair(t2_read.get(), c.t2, flair, c.flair, o, p.alignment[1], p.notices);
   io::check_intensities(volumes[1], c.t2);
   if (o.slice >= input_depth)
     throw_bad_input(c.flair.string(),
@@ -169,27 +225,46 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
   p.brain_mask = o.brain_mask;
   p.skull = check_skull_stripped(flair);
 
-  // The models saw 1 mm voxels (BraTS): on a coarser or finer grid the window of slices would
-  // span another depth of brain and the slices another field of view. Resampled in FLAIR's frame
-  // (no registration); BraTS input (1 mm) is left untouched, bit for bit.
+  // The models saw their training grid (BraTS: 1 mm, 240 mm across): on a coarser or finer grid
+  // the window of slices would span another depth of brain, and another field of view would show
+  // the brain larger or smaller in the 224 px slice. So FLAIR's grid is resampled (linear, in its
+  // own frame) to the training spacing and in-plane field of view, centred on the head; input on
+  // the training grid is left untouched, bit for bit. Bundles without a training profile: 1 mm,
+  // FLAIR's field of view.
   // The coarsest axis is the slice direction whatever the acquisition plane.
   const double slice_mm = *std::max_element(flair.spacing_mm.begin(), flair.spacing_mm.end());
+  const std::optional<prep::DataProfile>& trained = impl_->training_data;
+  const bool trained_grid_known = trained && trained->has_geometry;
   if (slice_mm > kThickSliceMm)
     p.notices.push_back(fmt::format(
-        "FLAIR slices are {:g} mm apart (models trained on 1 mm): detail between slices was "
+        "FLAIR slices are {:g} mm apart (models trained on {:g} mm): detail between slices was "
         "interpolated, not measured, so small or thin lesion parts may be blurred or missed",
-        slice_mm));
+        slice_mm, trained_grid_known ? trained->spacing_mm[2] : 1.0));
+  const std::array<double, 3> target_spacing =
+      trained_grid_known ? trained->spacing_mm : std::array<double, 3>{1, 1, 1};
+  const std::array<double, 3> target_fov =
+      trained_grid_known ? trained->field_of_view_mm : std::array<double, 3>{0, 0, 0};
   bool resample = false;
-  if (o.voxel_mm > 0)
-    for (int a = 0; a < 3; ++a)
-      resample = resample || std::abs(flair.spacing_mm[a] - o.voxel_mm) > 0.05;
+  if (o.resample_to_training_grid)
+    for (int a = 0; a < 3; ++a) {
+      resample =
+          resample || std::abs(flair.spacing_mm[a] - target_spacing[a]) > 0.02 * target_spacing[a];
+      if (a < 2 && target_fov[a] > 0)
+        resample = resample || std::abs(flair.size[a] * flair.spacing_mm[a] - target_fov[a]) >
+                                   0.05 * target_fov[a];
+    }
   io::Volume original_flair;  // the grid as read, kept for mapping --slice and the mask
   if (resample) {
-    const io::Volume grid = isotropic_grid(flair, o.voxel_mm);
+    const io::Volume grid = training_grid(flair, target_spacing, target_fov);
     p.notices.push_back(fmt::format(
-        "FLAIR grid {} resampled to {:g} mm isotropic ({}x{}x{} voxels, linear, in the FLAIR "
-        "frame) so that the slice window spans the depth it did in training",
-        mm_triple(flair.spacing_mm), o.voxel_mm, grid.size[0], grid.size[1], grid.size[2]));
+        "FLAIR grid {} ({}x{}x{} voxels) resampled to the training grid {} ({}x{}x{} voxels, "
+        "linear, in the FLAIR frame{}) so that the slices and the window show the brain as in "
+        "training",
+        mm_triple(flair.spacing_mm), flair.size[0], flair.size[1], flair.size[2],
+        mm_triple(target_spacing), grid.size[0], grid.size[1], grid.size[2],
+        target_fov[0] > 0 ? fmt::format(", {:g}x{:g} mm across, centred on the head", target_fov[0],
+                                        target_fov[1])
+                          : ""));
     for (size_t k = 0; k < 2; ++k)
       volumes[k] = io::resample_to_grid(volumes[k], grid, io::Interpolation::kLinear,
                                         c.sequence_path(io::kSequences[k]), c.flair);
@@ -227,7 +302,18 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
     p.choice = SliceChoice::kMask, p.centre_z = prep::largest_tumour_slice(seg);
     tumour_at_centre = prep::tumour_slice_mask(std::move(seg), p.centre_z, p.size);
   } else {
-    p.location = locate_tumour(flair, c.flair);
+    try {
+      p.location = locate_tumour(flair, c.flair);
+    } catch (const Error& e) {
+      // Scalp is as bright as a lesion on FLAIR: say what is wrong with the input first.
+      if (p.skull.stripped || e.code() != ExitCode::kBadInput) throw;
+      throw_bad_input(c.flair.string(),
+                      fmt::format("{} (the volume is not skull-stripped: its head outline holds "
+                                  "{:.0f} mL, a brain 1.1-1.7 L)",
+                                  e.problem(), p.skull.outline_ml),
+                      "give a brain mask with --brain-mask (HD-BET, SynthStrip, FSL BET), or "
+                      "--slice Z or --seg");
+    }
     p.choice = SliceChoice::kAuto, p.centre_z = p.location.centre_z;
   }
   volumes[2] = std::move(flair);
@@ -235,27 +321,38 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
 
   // Quality: only what can be measured honestly from the input.
   std::vector<std::string> why;
-  if (!p.skull.stripped) {
-    p.quality.flags.push_back("not_skull_stripped");
-    why.push_back(fmt::format(
-        "not skull-stripped (the head outline holds {:.0f} mL, a brain 1.1-1.7 L): give a brain "
-        "mask with --brain-mask",
-        p.skull.outline_ml));
-  }
-  if (slice_mm > kThickSliceMm) {
-    p.quality.flags.push_back("thick_slices");
-    why.push_back(fmt::format("{:g} mm slices (trained on 1 mm)", slice_mm));
-  }
-  if (p.choice == SliceChoice::kAuto && p.location.confidence < kLowLocalisationConfidence) {
-    p.quality.flags.push_back("low_localisation_confidence");
-    why.push_back(fmt::format(
-        "the tumour was located automatically with low confidence ({:.2f}): check the slices "
-        "or give --slice or --seg",
-        p.location.confidence));
-  }
-  if (!why.empty())
-    p.quality.summary =
-        fmt::format("Input differs from the training data: {}.", fmt::join(why, "; "));
+  auto flag = [&](const std::string& name, std::string reason) {
+    if (std::find(p.quality.flags.begin(), p.quality.flags.end(), name) == p.quality.flags.end())
+      p.quality.flags.push_back(name);
+    why.push_back(std::move(reason));
+  };
+  if (!p.skull.stripped)
+    flag("not_skull_stripped",
+         fmt::format("not skull-stripped (the head outline holds {:.0f} mL, a brain 1.1-1.7 L): "
+                     "give a brain mask with --brain-mask",
+                     p.skull.outline_ml));
+  // Thick slices lose what the models learnt from, unless they were trained on such slices.
+  if (slice_mm > kThickSliceMm &&
+      !(trained_grid_known && slice_mm <= 1.25 * trained->max_spacing_mm))
+    flag("thick_slices", fmt::format("{:g} mm slices (trained on {:g} mm)", slice_mm,
+                                     trained_grid_known ? trained->max_spacing_mm : 1.0));
+  for (size_t k = 0; k < 2; ++k)
+    if (p.alignment[k].dice < kPoorRegistrationDice)
+      flag("registration_poor",
+           fmt::format(
+               "{}'s head overlaps FLAIR's poorly (Dice {:.2f}, co-registered sequences reach "
+               "~0.95): {}",
+               io::sequence_name(io::kSequences[k]), p.alignment[k].dice,
+               p.alignment[k].method == SequenceAlignment::Method::kRegistered
+                   ? "registration failed or the series are of different sessions; check "
+                     "registration.png"
+                   : "the sequences are not co-registered; register them first (or give them "
+                     "on their own grids so that predict registers them)"));
+  if (p.choice == SliceChoice::kAuto && p.location.confidence < kLowLocalisationConfidence)
+    flag("low_localisation_confidence",
+         fmt::format("the tumour was located automatically with low confidence ({:.2f}): check "
+                     "the slices or give --slice or --seg",
+                     p.location.confidence));
   try {
     p.z_start = prep::window_start(p.centre_z, info.slices, p.depth);
   } catch (const Error& e) {
@@ -279,6 +376,21 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
       const auto slice = prep::axial_slice_u8(normalised, p.z_start + k, p.size);
       std::copy(slice.begin(), slice.end(), window.begin() + long(slice_bytes) * k);
     }
+    if (trained) {
+      IntensityCheck& check = p.intensity[size_t(seq)];
+      const prep::IntensityProfile& ip = trained->intensity[size_t(seq)];
+      check.distance = prep::histogram_distance(
+          prep::intensity_histogram(window.data(), window.size()), ip.histogram);
+      check.training_max = ip.max_distance;
+      check.training_p95 = ip.p95_distance;
+      check.checked = true;
+      if (check.distance > kIntensityMargin * ip.max_distance + kIntensitySlack)
+        flag("intensity_out_of_range",
+             fmt::format("{}'s intensities after normalisation lie outside those of the training "
+                         "patients (distance {:.3f}; the most atypical training patient: {:.3f}): "
+                         "another contrast, a wrong sequence, or not skull-stripped",
+                         io::sequence_name(seq), check.distance, ip.max_distance));
+    }
     const explain::SliceModel& net = impl_->models[size_t(seq)];
     SequencePrediction& sp = p.sequences[size_t(seq)];
     sp.sequence = seq;
@@ -298,6 +410,9 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
     const uint8_t* centre = window.data() + slice_bytes * size_t(centre_row);
     sp.centre_slice.assign(centre, centre + slice_bytes);
   }
+  if (!why.empty())
+    p.quality.summary =
+        fmt::format("Input differs from the training data: {}.", fmt::join(why, "; "));
   const std::array<double, 3> probs{p.sequences[0].p_hgg, p.sequences[1].p_hgg,
                                     p.sequences[2].p_hgg};
   p.vote_hard = eval::hard_vote(probs);
@@ -305,6 +420,18 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
   p.vote_soft = eval::soft_vote(probs);
   p.grade = p.vote_hard == 1 ? io::Grade::kHGG : io::Grade::kLGG;
   return p;
+}
+
+const char* alignment_method_name(SequenceAlignment::Method m) {
+  switch (m) {
+    case SequenceAlignment::Method::kSameGrid:
+      return "same grid";
+    case SequenceAlignment::Method::kRegistered:
+      return "registered";
+    case SequenceAlignment::Method::kPhysicalSpace:
+      return "physical space";
+  }
+  return "";
 }
 
 const char* slice_choice_name(SliceChoice c) {

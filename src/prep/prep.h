@@ -19,8 +19,10 @@
 //   png/          only with export_png: png/<patient>/<sequence>_r<rank>_z<z>.png.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,6 +56,12 @@ struct SliceStore {
   int size = 224;
   int slices_per_patient = 20;
   std::vector<SliceItem> items;
+  // Per patient, the grid its volumes were on (store.json; empty for stores written before 0.2).
+  struct Geometry {
+    std::array<int, 3> size{0, 0, 0};
+    std::array<double, 3> spacing_mm{0, 0, 0};
+  };
+  std::map<std::string, Geometry> geometry;
   std::string key;      // sha256 of the inputs' contents, ids, grades and the options that shape it
   bool reused = false;  // prepare_cohort found this store already built with the same key
 };
@@ -112,5 +120,35 @@ fs::path tensor_path(const fs::path& dir, io::Sequence seq);
 // read, and std::out_of_range for an index outside [0, items.size()).
 void read_slices(const SliceStore& store, io::Sequence seq, const std::vector<int64_t>& indices,
                  uint8_t* out);
+
+// What a bundle was trained on, to compare a new patient with (predict's quality flags): the
+// training patients' grids and, per sequence, the distribution of their window's intensities
+// after normalisation (what the models saw).
+inline constexpr int kIntensityBins = 32;
+struct IntensityProfile {
+  // Mean over the patients of each one's normalised histogram of its window's brain pixels
+  // (stored value > 0), kIntensityBins bins over 1..255.
+  std::vector<double> histogram;
+  // Each patient's histogram_distance to that mean: the largest and the 95th percentile.
+  double max_distance = 0, p95_distance = 0;
+};
+struct DataProfile {
+  int patients = 0;
+  bool has_geometry = false;                        // false for stores that did not record grids
+  std::array<double, 3> spacing_mm{0, 0, 0};        // median per axis
+  std::array<double, 3> field_of_view_mm{0, 0, 0};  // median of size x spacing per axis
+  double max_spacing_mm = 0;                        // the coarsest axis of any patient
+  std::array<IntensityProfile, 3> intensity;        // T1, T2, FLAIR
+};
+// Normalised histogram (sums to 1; all zero without brain pixels) of the pixels > 0 of `n` bytes.
+std::vector<double> intensity_histogram(const uint8_t* pixels, size_t n);
+// Earth mover's distance between two normalised histograms of kIntensityBins bins, in units of
+// the normalised intensity range (0: identical, 1: all mass at opposite ends).
+double histogram_distance(const std::vector<double>& a, const std::vector<double>& b);
+// The profile of `patients` (ids of the store; e.g. a split's training part).
+DataProfile profile_patients(const SliceStore& store, const std::vector<std::string>& patients);
+std::string data_profile_to_json(const DataProfile& profile);  // a JSON object
+// Throws kBadInput naming `source` for malformed JSON.
+DataProfile data_profile_from_json(const std::string& json_text, const std::string& source);
 
 }  // namespace gg::prep

@@ -130,6 +130,8 @@ std::string store_key(const std::vector<io::Case>& cases, const std::vector<Inpu
 struct CaseResult {
   int z_start = 0;
   int centre = 0;
+  std::array<int, 3> size{0, 0, 0};  // the grid of the four volumes
+  std::array<double, 3> spacing_mm{0, 0, 0};
 };
 
 // One patient: reads and checks the four volumes one at a time, writes its rows.
@@ -145,6 +147,7 @@ CaseResult process_case(const io::Case& c, int64_t index, const fs::path& stagin
     rethrow_for(e, c.seg);
   }
   grid.voxels = {};  // keep the geometry only
+  r.size = grid.size, r.spacing_mm = grid.spacing_mm;
   const int64_t row_bytes = int64_t(o.size) * o.size;
   std::vector<uint8_t> rows(size_t(row_bytes) * size_t(o.slices));
   for (io::Sequence seq : io::kSequences) {
@@ -196,6 +199,8 @@ nlohmann::json store_json(const std::vector<io::Case>& cases,
                       {"grade", io::grade_name(cases[i].grade)},
                       {"largest_tumour_slice", results[i].centre},
                       {"first_slice", results[i].z_start},
+                      {"size", results[i].size},
+                      {"spacing_mm", results[i].spacing_mm},
                       {"files", files}});
   }
   return {{"format", "gliomagrade-slice-store"},
@@ -267,9 +272,11 @@ SliceStore prepare_cohort(const std::vector<io::Case>& cases_in, const fs::path&
   store.size = options.size;
   store.slices_per_patient = options.slices;
   store.key = key;
-  for (size_t i = 0; i < cases.size(); ++i)
+  for (size_t i = 0; i < cases.size(); ++i) {
     for (int k = 0; k < options.slices; ++k)
       store.items.push_back({cases[i].id, cases[i].grade, results[i].z_start + k, k});
+    store.geometry[cases[i].id] = {results[i].size, results[i].spacing_mm};
+  }
   write_file_atomic(staging.path() / "index.csv", internal::index_csv(store.items, options.size));
   // store.json last: its presence marks a complete store.
   write_file_atomic(staging.path() / internal::kStoreMarker,

@@ -156,6 +156,12 @@ SliceStore open_slice_store(const fs::path& dir) {
     store.key = meta.at("key").get<std::string>();
     store.size = meta.at("options").at("size").get<int>();
     store.slices_per_patient = meta.at("options").at("slices").get<int>();
+    // Stores written before gliomagrade recorded the grids have none (profiles lack geometry).
+    for (const auto& input : meta.at("inputs"))
+      if (input.contains("spacing_mm"))
+        store.geometry[input.at("id").get<std::string>()] = {
+            input.at("size").get<std::array<int, 3>>(),
+            input.at("spacing_mm").get<std::array<double, 3>>()};
   } catch (const nlohmann::json::exception& e) {
     throw_bad_input(json_path.string(), std::string("corrupt store.json: ") + e.what(), kStoreFix);
   }

@@ -122,6 +122,12 @@ std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store,
   info.train_config_json = train::config_to_json(config);
   info.store_key = store.key;
   info.split_protocol = data::split_by_name(split.by);
+  std::vector<std::string> training_patients;
+  for (int64_t i : split.items_in(data::Part::kTrain))
+    if (training_patients.empty() || training_patients.back() != store.items[size_t(i)].patient)
+      training_patients.push_back(store.items[size_t(i)].patient);
+  info.training_data_json =
+      prep::data_profile_to_json(prep::profile_patients(store, training_patients));
   train::write_bundle_info(info, bundle_dir);
   return results;
 }

@@ -120,6 +120,7 @@ void write_bundle_info(const BundleInfo& b, const fs::path& dir) {
              {{"gliomagrade", b.gliomagrade_version.empty() ? kVersion : b.gliomagrade_version},
               {"libtorch", b.torch_version.empty() ? TORCH_VERSION : b.torch_version}}}};
   j["training"] = b.train_config_json.empty() ? json::object() : json::parse(b.train_config_json);
+  if (!b.training_data_json.empty()) j["training_data"] = json::parse(b.training_data_json);
   j["weights"] = json::object();
   for (const auto& s : b.sequences) j["weights"][s] = s + ".pt";
   write_file_atomic(dir / "model.json", j.dump(2) + "\n");
@@ -151,6 +152,7 @@ BundleInfo read_bundle_info(const fs::path& dir) {
     b.sequences = j.at("sequences").get<std::vector<std::string>>();
     b.store_key = j.value("store_key", "");
     b.split_protocol = j.value("split_protocol", "");
+    if (j.contains("training_data")) b.training_data_json = j["training_data"].dump();
     b.train_config_json = j.at("training").dump(2);
     b.gliomagrade_version = j.at("versions").value("gliomagrade", "");
     b.torch_version = j.at("versions").value("libtorch", "");

@@ -102,6 +102,9 @@ struct BundleInfo {
   std::string train_config_json;       // config_to_json of the training run
   std::string store_key;               // which slice store it was trained on
   std::string split_protocol;          // "patient" or "image"
+  // prep::data_profile_to_json of the training patients (model.json "training_data"); empty for
+  // bundles written before it was recorded.
+  std::string training_data_json;
   std::string gliomagrade_version, torch_version;
 };
 void write_bundle_info(const BundleInfo& info, const fs::path& dir);  // model.json, atomic

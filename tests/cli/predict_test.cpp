@@ -16,8 +16,8 @@ namespace {
 
 using testing::run_cli;
 
-// The tiny run's model was trained on its coarse synthetic grid (3.875 mm), so it is used on that
-// grid (--voxel-mm 0), not resampled to BraTS's 1 mm.
+// The tiny run's model was trained on its coarse synthetic grid (3.875 mm), recorded in its
+// model.json, so its patients are graded on that grid, not resampled.
 // The first HGG patient of the run's cohort: <cohort>/HGG/<id>/<id>_<seq>.nii.gz.
 fs::path first_patient_dir() {
   for (const auto& e : fs::directory_iterator(tiny_results() / "cohort/HGG")) return e.path();
@@ -35,9 +35,8 @@ TEST(PredictCommand, OnePatientWithMaskWritesJsonSummaryAndOverlays) {
   if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
   const fs::path d = first_patient_dir();
   testing::TempDir tmp;
-  const auto r =
-      run_cli("--quiet predict " + patient_args(d) + " --seg " + q(file_of(d, "seg")) +
-              " --voxel-mm 0 --model " + q(tiny_results() / "model") + " --out " + q(tmp / "pred"));
+  const auto r = run_cli("--quiet predict " + patient_args(d) + " --seg " + q(file_of(d, "seg")) +
+                         " --model " + q(tiny_results() / "model") + " --out " + q(tmp / "pred"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string id = d.filename().string();
   for (const char* f :
@@ -55,16 +54,15 @@ TEST(PredictCommand, WithoutOutPrintsJsonAndSliceOverrides) {
   if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
   const fs::path d = first_patient_dir();
   const auto r = run_cli("--quiet predict " + patient_args(d) +
-                         " --slice 20 --no-gradcam --id P1 --voxel-mm 0 --model " +
-                         q(tiny_results() / "model"));
+                         " --slice 20 --no-gradcam --id P1 --model " + q(tiny_results() / "model"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("\"choice\": \"user (--slice)\""), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\"centre_z\": 20"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("P1: "), std::string::npos) << r.output;
   // stdout alone is one JSON document (it held the verdict line too, which broke piping).
-  const auto piped = testing::run_cli_stdout(
-      "--quiet predict " + patient_args(d) +
-      " --slice 20 --no-gradcam --id P1 --voxel-mm 0 --model " + q(tiny_results() / "model"));
+  const auto piped = testing::run_cli_stdout("--quiet predict " + patient_args(d) +
+                                             " --slice 20 --no-gradcam --id P1 --model " +
+                                             q(tiny_results() / "model"));
   ASSERT_EQ(piped.exit_code, 0);
   const auto j = nlohmann::json::parse(piped.output);
   EXPECT_EQ(j["id"], "P1");
@@ -74,7 +72,7 @@ TEST(PredictCommand, CohortWithoutOutPrintsOneJsonArray) {
   if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
   const auto r =
       testing::run_cli_stdout("--quiet predict --cohort " + q(tiny_results() / "cohort") +
-                              " --no-gradcam --voxel-mm 0 --model " + q(tiny_results() / "model"));
+                              " --no-gradcam --model " + q(tiny_results() / "model"));
   ASSERT_EQ(r.exit_code, 0);
   const auto j = nlohmann::json::parse(r.output);
   ASSERT_TRUE(j.is_array());
@@ -86,8 +84,8 @@ TEST(PredictCommand, WholeCohortWithoutMasks) {
   if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
   testing::TempDir tmp;
   const auto r = run_cli("--quiet predict --cohort " + q(tiny_results() / "cohort") +
-                         " --no-mask --no-gradcam --voxel-mm 0 --model " +
-                         q(tiny_results() / "model") + " --out " + q(tmp / "pred"));
+                         " --no-mask --no-gradcam --model " + q(tiny_results() / "model") +
+                         " --out " + q(tmp / "pred"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string csv = read_file(tmp / "pred/predictions.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7) << csv;  // header + 6 patients
@@ -112,8 +110,7 @@ TEST(PredictCommand, KeepGoingGradesTheOthersAndListsTheFailures) {
   write_file_atomic(tmp / "cohort.csv", "id,t1,t2,flair\n" + row("good", file_of(d, "t2")) +
                                             row("bad", tmp / "broken_t2.nii.gz"));
   const std::string args = "--quiet predict --cohort " + q(tmp / "cohort.csv") +
-                           " --no-gradcam --voxel-mm 0 --model " + q(tiny_results() / "model") +
-                           " --out ";
+                           " --no-gradcam --model " + q(tiny_results() / "model") + " --out ";
   // Without --keep-going the first bad patient stops everything, and nothing is written.
   auto r = run_cli(args + q(tmp / "strict"));
   EXPECT_EQ(r.exit_code, 3) << r.output;
@@ -133,29 +130,38 @@ TEST(PredictCommand, KeepGoingGradesTheOthersAndListsTheFailures) {
 
 // The tiny cohort's 3.875 mm slices raise thick_slices: reported in prediction.json (with a banner
 // on summary.png), and an error with --strict that leaves nothing behind.
+// The T2 file given as FLAIR: its intensities are unlike the training patients' FLAIR.
 TEST(PredictCommand, QualityFlagsAreReportedAndStrictRefusesThem) {
   if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
   const fs::path d = first_patient_dir();
   testing::TempDir tmp;
-  const std::string args = "--quiet predict " + patient_args(d) + " --seg " + q(file_of(d, "seg")) +
-                           " --no-gradcam --voxel-mm 0 --model " + q(tiny_results() / "model") +
-                           " --out ";
+  const std::string wrong = "--t1 " + q(file_of(d, "t1")) + " --t2 " + q(file_of(d, "t2")) +
+                            " --flair " + q(file_of(d, "t2")) + " --id wrong";
+  const std::string args = "--quiet predict " + wrong + " --seg " + q(file_of(d, "seg")) +
+                           " --no-gradcam --model " + q(tiny_results() / "model") + " --out ";
   auto r = run_cli(args + q(tmp / "pred"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("3.875 mm apart"), std::string::npos) << r.output;  // stderr notice
-  const auto j = nlohmann::json::parse(read_file(tmp / "pred" / d.filename() / "prediction.json"));
-  EXPECT_EQ(j["quality"]["flags"], nlohmann::json::array({"thick_slices"}));
-  EXPECT_NE(j["quality"]["summary"].get<std::string>().find("3.875 mm slices"), std::string::npos);
-  EXPECT_FALSE(j["grid"]["resampled"].get<bool>());
+  EXPECT_NE(r.output.find("[quality: intensity_out_of_range]"), std::string::npos) << r.output;
+  const auto j = nlohmann::json::parse(read_file(tmp / "pred" / "wrong" / "prediction.json"));
+  EXPECT_EQ(j["quality"]["flags"], nlohmann::json::array({"intensity_out_of_range"}));
+  EXPECT_NE(j["quality"]["summary"].get<std::string>().find("flair's intensities"),
+            std::string::npos);
+  EXPECT_GT(j["intensity_vs_training"]["flair"]["distance"].get<double>(),
+            j["intensity_vs_training"]["flair"]["limit"].get<double>());
+  // The right files raise nothing against the same bundle.
+  r = run_cli("--quiet predict " + patient_args(d) + " --seg " + q(file_of(d, "seg")) +
+              " --no-gradcam --strict --model " + q(tiny_results() / "model") + " --out " +
+              q(tmp / "right"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
 
   r = run_cli(args + q(tmp / "strict") + " --strict");
   EXPECT_EQ(r.exit_code, 3) << r.output;
-  EXPECT_NE(r.output.find("thick_slices"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("intensity_out_of_range"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(tmp / "strict"));
   // Without --out nothing goes to stdout either.
-  const auto piped = testing::run_cli_stdout("--quiet predict " + patient_args(d) +
-                                             " --no-gradcam --voxel-mm 0 --strict --model " +
-                                             q(tiny_results() / "model"));
+  const auto piped =
+      testing::run_cli_stdout("--quiet predict " + wrong + " --seg " + q(file_of(d, "seg")) +
+                              " --no-gradcam --strict " + "--model " + q(tiny_results() / "model"));
   EXPECT_EQ(piped.exit_code, 3);
   EXPECT_EQ(piped.output, "");
 }
@@ -164,7 +170,7 @@ TEST(PredictCommand, BadInputsAreOneLineErrorsWithExitCode3AndNothingWritten) {
   if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
   const fs::path d = first_patient_dir();
   testing::TempDir tmp;
-  const std::string model = " --voxel-mm 0 --model " + q(tiny_results() / "model");
+  const std::string model = " --model " + q(tiny_results() / "model");
   // A truncated volume.
   write_file_atomic(tmp / "broken_t2.nii.gz", read_file(file_of(d, "t2")).substr(0, 200));
   auto r = run_cli("predict --t1 " + q(file_of(d, "t1")) + " --t2 " + q(tmp / "broken_t2.nii.gz") +
