@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <future>
 #include <numeric>
 
@@ -183,10 +184,27 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
   p.grid.input_spacing_mm = p.grid.spacing_mm = flair.spacing_mm;
   const int input_depth = flair.size[2];
   std::array<io::Volume, 3> volumes;
-  volumes[0] = align_to_flair(t1_read.get(), c.t1, flair, c.flair, o, p.alignment[0], p.notices);
+  // T1 and T2 are aligned at once (a registration runs serially: registration.h); their notices
+  // and errors keep the order T1, T2.
+  std::array<std::vector<std::string>, 2> align_notices;
+  io::Volume t1 = t1_read.get();
+  auto t1_aligned = std::async(std::launch::async, [&] {
+    return align_to_flair(std::move(t1), c.t1, flair, c.flair, o, p.alignment[0], align_notices[0]);
+  });
+  io::Volume t2;
+  std::exception_ptr t2_error;
+  try {
+    t2 = align_to_flair(t2_read.get(), c.t2, flair, c.flair, o, p.alignment[1], align_notices[1]);
+  } catch (...) {
+    t2_error = std::current_exception();
+  }
+  volumes[0] = t1_aligned.get();
   io::check_intensities(volumes[0], c.t1);
-  volumes[1] = align_to_flair(t2_read.get(), c.t2, flair, c.flair, o, p.alignment[1], p.notices);
+  if (t2_error) std::rethrow_exception(t2_error);
+  volumes[1] = std::move(t2);
   io::check_intensities(volumes[1], c.t2);
+  for (auto& notices : align_notices)
+    p.notices.insert(p.notices.end(), notices.begin(), notices.end());
   if (o.slice >= input_depth)
     throw_bad_input(c.flair.string(),
                     fmt::format("--slice {} is outside the volume (axial slices 0..{})", o.slice,
@@ -356,7 +374,13 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
   try {
     p.z_start = prep::window_start(p.centre_z, info.slices, p.depth);
   } catch (const Error& e) {
-    rethrow_for(e, c.flair);
+    if (!p.grid.resampled) rethrow_for(e, c.flair);
+    throw_bad_input(c.flair.string(),
+                    fmt::format("{} (after resampling FLAIR's {} slices to the training grid's "
+                                "{:g} mm: {} slices)",
+                                e.problem(), input_depth, p.grid.spacing_mm[2], p.depth),
+                    "give a FLAIR that covers the brain, or --keep-grid to grade it on its own "
+                    "grid");
   }
   p.slices = info.slices;
 

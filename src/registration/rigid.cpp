@@ -5,6 +5,7 @@
 #include <itkImageRegistrationMethodv4.h>
 #include <itkLinearInterpolateImageFunction.h>
 #include <itkMattesMutualInformationImageToImageMetricv4.h>
+#include <itkMultiThreaderBase.h>
 #include <itkNearestNeighborInterpolateImageFunction.h>
 #include <itkRegistrationParameterScalesFromPhysicalShift.h>
 #include <itkRegularStepGradientDescentOptimizerv4.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <mutex>
 
 #include "common/error.h"
 #include "registration/registration.h"
@@ -95,6 +97,41 @@ double mattes_value(Image* fixed, Image* moving, itk::Transform<double, 3, 3>* t
   metric->Initialize();
   return metric->GetValue();
 }
+
+// While one lives, ITK objects created (and the filters they create) use one thread. A
+// registration is then the same, bit for bit, whatever the cores or the load: threaded, ITK's
+// Mattes metric moved the result by up to 2e-3 mm between runs. Callers run registrations side
+// by side instead (predict: T1 and T2).
+class SerialItk {
+ public:
+  SerialItk() {
+    std::lock_guard<std::mutex> lock(mutex());
+    if (active()++ == 0) {
+      saved() = itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads();
+      itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(1);
+    }
+  }
+  ~SerialItk() {
+    std::lock_guard<std::mutex> lock(mutex());
+    if (--active() == 0) itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(saved());
+  }
+  SerialItk(const SerialItk&) = delete;
+  SerialItk& operator=(const SerialItk&) = delete;
+
+ private:
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static int& active() {
+    static int n = 0;
+    return n;
+  }
+  static itk::ThreadIdType& saved() {
+    static itk::ThreadIdType n = 1;
+    return n;
+  }
+};
 
 // Counts the optimiser's iterations per pyramid level.
 class IterationCounter : public itk::Command {
@@ -218,6 +255,7 @@ io::Volume resample_rigid(const io::Volume& moving, const io::Volume& grid,
 RegistrationResult register_rigid(const io::Volume& fixed, const io::Volume& moving,
                                   const RegistrationOptions& o) {
   const auto start = std::chrono::steady_clock::now();
+  const SerialItk serial;
   using Metric = itk::MattesMutualInformationImageToImageMetricv4<Image, Image>;
   using Optimizer = itk::RegularStepGradientDescentOptimizerv4<double>;
   using Method = itk::ImageRegistrationMethodv4<Image, Image, Versor>;
@@ -244,6 +282,7 @@ RegistrationResult register_rigid(const io::Volume& fixed, const io::Volume& mov
   metric->SetNumberOfHistogramBins(static_cast<itk::SizeValueType>(o.histogram_bins));
   metric->SetUseMovingImageGradientFilter(false);
   metric->SetUseFixedImageGradientFilter(false);
+  metric->SetMaximumNumberOfWorkUnits(1);  // see SerialItk
   auto optimizer = Optimizer::New();
   auto scales = itk::RegistrationParameterScalesFromPhysicalShift<Metric>::New();
   scales->SetMetric(metric);

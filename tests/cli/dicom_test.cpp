@@ -115,7 +115,7 @@ struct Patient {
   static std::string uid(int s) { return "1.2.3.4." + std::to_string(s + 1); }
   std::string args(const std::string& t1, const std::string& t2, const std::string& flair) const {
     return " --t1 " + q(tmp / t1) + " --t2 " + q(tmp / t2) + " --flair " + q(tmp / flair) +
-           " --seg " + q(tmp / "seg.nii") + " --id P --no-gradcam --model " +
+           " --seg " + q(tmp / "seg.nii") + " --id P --no-gradcam --keep-grid --model " +
            q(tiny_results() / "model");
   }
 };
