@@ -91,6 +91,12 @@ class GoogLeNetImpl : public torch::nn::Module {
   };
   TrainOutputs forward_train(torch::Tensor x);
 
+  // forward() on one shard of a data-parallel mini-batch of `global_batch` rows whose first row
+  // is row `first_row` of it: dropout draws its mask for all global_batch rows, from the global
+  // generator exactly as torch::dropout draws it for a whole batch, and applies rows
+  // [first_row, first_row + N). The shards of one batch thus see the mask one process would draw.
+  torch::Tensor forward_shard(torch::Tensor x, int64_t global_batch, int64_t first_row);
+
   // The variant's input layer: [N,3,H,W] RGB (grey replicated) in [0,1] -> native input.
   torch::Tensor normalise_input(const torch::Tensor& rgb01) const;
 
@@ -127,8 +133,11 @@ class GoogLeNetImpl : public torch::nn::Module {
   double dropout_p() const;  // the dropout probability in use
 
  private:
-  TrainOutputs run(torch::Tensor x, bool want_aux, torch::Tensor* last_block,
-                   torch::Tensor* pooled);
+  struct Rows {
+    int64_t global_batch, first;
+  };
+  TrainOutputs run(torch::Tensor x, bool want_aux, torch::Tensor* last_block, torch::Tensor* pooled,
+                   const Rows* dropout_rows = nullptr);
   torch::Tensor input_transform(torch::Tensor x) const;
 
   GoogLeNetOptions options_;

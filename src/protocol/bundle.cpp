@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "dist/dist.h"
 #include "explain/explain.h"
 #include "protocol/protocol.h"
 #include "report/report.h"
@@ -100,20 +101,29 @@ std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store,
                                              const data::Split& split,
                                              const std::vector<io::Sequence>& sequences,
                                              const train::TrainConfig& config,
-                                             const fs::path& bundle_dir, bool resume) {
+                                             const fs::path& bundle_dir, bool resume,
+                                             dist::Communicator* comm) {
+  const bool writer = !comm || comm->writer();
   std::vector<train::TrainResult> results;
   for (io::Sequence s : sequences) {
     // An interrupted run may have stopped before this sequence started: start it afresh.
     const bool continue_it = resume && train::has_checkpoint(bundle_dir, s);
-    results.push_back(train::train_sequence(store, split, s, config, bundle_dir, continue_it));
+    results.push_back(
+        train::train_sequence(store, split, s, config, bundle_dir, continue_it, comm));
     const auto& r = results.back();
     if (!r.completed) return results;
+    if (!writer) continue;
     fmt::print(
         stderr,
         "  {}: best validation loss {:.4f} (accuracy {:.1f}%) at iteration {}, {:.1f} images/s\n",
         io::sequence_name(s), r.best_val_loss, 100 * r.best_val_accuracy, r.best_iteration,
         r.images_per_second);
+    if (comm)
+      fmt::print(stderr, "  {}: {} ranks, {:.1f}% of the time in the gradients' all-reduce\n",
+                 io::sequence_name(s), r.world_size,
+                 r.seconds > 0 ? 100 * r.communication_seconds / r.seconds : 0.0);
   }
+  if (!writer) return results;
   train::BundleInfo info;
   info.variant = config.variant;
   info.input_size = store.size;

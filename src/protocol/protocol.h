@@ -39,11 +39,13 @@ std::string split_description(data::SplitBy by);
 // Trains the listed sequences into bundle_dir and writes its model.json. With resume, a sequence
 // with a checkpoint continues from it (a finished one is reused as it is) and one without starts
 // afresh. Stops at the first sequence that did not complete (config.stop_after_iterations).
+// With `comm`, every rank calls it (data-parallel, train::train_sequence); rank 0 alone writes.
 std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store,
                                              const data::Split& split,
                                              const std::vector<io::Sequence>& sequences,
                                              const train::TrainConfig& config,
-                                             const fs::path& bundle_dir, bool resume);
+                                             const fs::path& bundle_dir, bool resume,
+                                             dist::Communicator* comm = nullptr);
 
 // The bundle's three models over the items of one part: one row per item, label from the store.
 std::vector<eval::SlicePrediction> predict_part(const fs::path& bundle_dir,

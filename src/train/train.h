@@ -15,6 +15,10 @@
 #include "io/io.h"
 #include "prep/prep.h"
 
+namespace gg::dist {
+class Communicator;  // dist/dist.h
+}
+
 namespace gg::train {
 
 namespace fs = std::filesystem;
@@ -67,6 +71,8 @@ struct TrainResult {
   double best_val_loss = 0, best_val_accuracy = 0;
   double images_per_second = 0;  // training throughput of this session
   double seconds = 0;
+  int world_size = 1;                // ranks that trained it (data-parallel)
+  double communication_seconds = 0;  // of `seconds`: waiting for the gradients' all-reduce
 };
 
 // Trains the model of one sequence on the split's train part, validating on its val part.
@@ -74,11 +80,16 @@ struct TrainResult {
 // optimiser state, position; atomic), <seq>.pt (best by validation loss). With resume, continues
 // from the checkpoint exactly: the same seed gives the same final weights as an uninterrupted run,
 // since every random draw is a function of (seed, epoch, iteration) alone.
+// With `comm` (data-parallel, dist/dist.h), every rank of the world calls this with the same
+// arguments; the mini-batch is global and split across ranks, and the result is the
+// single-process one up to float rounding. Rank 0 alone writes; all ranks read out_dir's
+// checkpoint on resume (a shared file system), whatever world size wrote it.
 // Throws gg::Error: kBadInput for an empty train/val part, one grade only, a missing weights file,
-// a checkpoint of another config; kRuntime for a non-finite loss.
+// a checkpoint of another config; kRuntime for a non-finite loss or a lost rank.
 TrainResult train_sequence(const prep::SliceStore& store, const data::Split& split,
                            io::Sequence sequence, const TrainConfig& config,
-                           const fs::path& out_dir, bool resume);
+                           const fs::path& out_dir, bool resume,
+                           dist::Communicator* comm = nullptr);
 
 // True when out_dir holds a checkpoint of `sequence` that train_sequence(..., resume = true)
 // continues from (the checkpoint of a finished training too).
