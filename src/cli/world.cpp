@@ -30,6 +30,17 @@ std::unique_ptr<dist::Communicator> join_world(const WorldOptions& o,
                                      std::chrono::milliseconds(int64_t(o.timeout_s * 1000)));
 }
 
+void refuse_world(const std::string& command) {
+  const dist::WorldConfig world = dist::world_from_environment();
+  if (world.distributed())
+    throw_bad_input("",
+                    "`" + command + "` runs on one process, but this is rank " +
+                        std::to_string(world.rank) + " of " + std::to_string(world.world_size),
+                    "train the bundles data-parallel with `torchrun ... gliomagrade train`, "
+                    "then `gliomagrade evaluate`; or start `" +
+                        command + "` without torchrun/srun");
+}
+
 void run_on_world(dist::Communicator* comm, const std::function<void()>& work) {
   try {
     work();

@@ -27,6 +27,11 @@ void add_world_options(CLI::App* command, WorldOptions& options);
 std::unique_ptr<dist::Communicator> join_world(const WorldOptions& options,
                                                const std::string& options_hash);
 
+// For commands that run on one process only (run, audit): throws kBadInput, one line, when the
+// launcher's variables say this process is one rank of several (each rank would otherwise run
+// the whole protocol into the same directory).
+void refuse_world(const std::string& command);
+
 // Runs work(); when it throws, the other ranks are told (Communicator::report_failure) before the
 // error goes on to main. comm may be null.
 void run_on_world(dist::Communicator* comm, const std::function<void()>& work);

@@ -140,6 +140,7 @@ Communicator::Communicator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) 
 Communicator::~Communicator() = default;
 int Communicator::rank() const { return impl_->world.rank; }
 int Communicator::size() const { return impl_->world.world_size; }
+int Communicator::local_rank() const { return impl_->world.local_rank; }
 
 std::unique_ptr<Communicator> Communicator::connect(const WorldConfig& world,
                                                     const std::string& config_hash,
@@ -256,14 +257,15 @@ void Communicator::report_failure(const Error& error) noexcept {
 
 namespace {
 
-// Consecutive tensors of one dtype, up to kBucketBytes each (a larger tensor is a bucket alone).
+// Consecutive tensors of one dtype and device, up to kBucketBytes each (a larger tensor is a bucket
+// alone).
 std::vector<std::vector<torch::Tensor>> buckets(const std::vector<torch::Tensor>& tensors) {
   std::vector<std::vector<torch::Tensor>> out;
   int64_t bytes_in_last = 0;
   for (const auto& t : tensors) {
     const int64_t b = t.numel() * int64_t(t.element_size());
     if (out.empty() || out.back().front().scalar_type() != t.scalar_type() ||
-        bytes_in_last + b > kBucketBytes) {
+        out.back().front().device() != t.device() || bytes_in_last + b > kBucketBytes) {
       out.emplace_back();
       bytes_in_last = 0;
     }

@@ -57,6 +57,7 @@ class Communicator {
 
   int rank() const;
   int size() const;
+  int local_rank() const;  // on this node: the GPU a rank uses with --device cuda
   bool writer() const { return rank() == 0; }  // rank 0 alone writes files and shows progress
 
   // Waits for every rank. Throws as the collectives do (see fail()).

@@ -139,7 +139,7 @@ std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store,
 std::vector<eval::SlicePrediction> predict_part(const fs::path& bundle_dir,
                                                 const prep::SliceStore& store,
                                                 const data::Split& split, data::Part part,
-                                                bool show_progress) {
+                                                bool show_progress, const std::string& device) {
   const train::BundleInfo info = train::read_bundle_info(bundle_dir);
   if (info.input_size != store.size)
     throw_bad_input(store.dir.string(),
@@ -166,7 +166,7 @@ std::vector<eval::SlicePrediction> predict_part(const fs::path& bundle_dir,
   }
   for (io::Sequence s : io::kSequences) {
     const auto p = train::predict_items(bundle_dir / (std::string(io::sequence_name(s)) + ".pt"),
-                                        info.variant, store, s, items, 32, show_progress);
+                                        info.variant, store, s, items, 32, show_progress, device);
     for (size_t i = 0; i < items.size(); ++i) rows[i].p[size_t(s)] = p[i];
   }
   return rows;
@@ -174,8 +174,8 @@ std::vector<eval::SlicePrediction> predict_part(const fs::path& bundle_dir,
 
 eval::Evaluation evaluate_bundle(const fs::path& bundle_dir, const prep::SliceStore& store,
                                  const data::Split& split, data::Part part, const fs::path& out_dir,
-                                 bool show_progress) {
-  const auto rows = predict_part(bundle_dir, store, split, part, show_progress);
+                                 bool show_progress, const std::string& device) {
+  const auto rows = predict_part(bundle_dir, store, split, part, show_progress, device);
   eval::Evaluation ev = eval::evaluate(rows, split_description(split.by));
   fs::create_directories(out_dir);
   eval::write_predictions_csv(rows, out_dir / "predictions.csv");

@@ -50,7 +50,13 @@ struct TrainConfig {
   uint64_t seed = 1;              // fixes head init, shuffles, augmentation and dropout
   int stop_after_iterations = 0;  // > 0: stop there as if interrupted (tests of --resume)
   bool show_progress = true;
+  // Not part of the model's definition (not serialised: a run may resume on another device).
+  std::string device = "cpu";  // --device: cpu, cuda, cuda:N, auto (model::resolve_device)
 };
+
+// Checks a --device name (model::resolve_device) and returns what it resolves to ("cpu",
+// "cuda:0"). Throws gg::Error kBadInput, one line, for CUDA on a libtorch without it.
+std::string check_device(const std::string& spec);
 
 // Sets the threads of torch's CPU kernels (0: all cores). Call once before any tensor work.
 // libtorch 1.13 defaults to 1 thread on some machines, and with one thread its 1x1 convolutions
@@ -99,7 +105,7 @@ bool has_checkpoint(const fs::path& out_dir, io::Sequence sequence);
 std::vector<double> predict_items(const fs::path& weights, const std::string& variant,
                                   const prep::SliceStore& store, io::Sequence sequence,
                                   const std::vector<int64_t>& items, int batch_size = 32,
-                                  bool show_progress = false);
+                                  bool show_progress = false, const std::string& device = "cpu");
 
 // A trained model bundle: a directory with <seq>.pt per sequence and model.json describing it.
 inline constexpr const char* kBundleFormat = "gliomagrade-bundle/1";

@@ -194,7 +194,7 @@ ValStats validate(model::GoogLeNet& net, const Images& val, const torch::Tensor&
     const auto y = torch::tensor(labels, torch::kInt64);
     const auto per_item = torch::nn::functional::cross_entropy(
         logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-    const auto w = class_weights.index_select(0, y);
+    const auto w = class_weights.cpu().index_select(0, y);
     sums[0] = (per_item * w).to(torch::kFloat64).sum().item<double>();
     sums[1] = w.to(torch::kFloat64).sum().item<double>();
     sums[2] = double(logits.argmax(1).eq(y).sum().item<int64_t>());
@@ -320,18 +320,25 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
     throw_bad_input(store.dir.string(), "the training part holds one grade only",
                     "a model cannot learn LGG vs HGG without both; check the cohort's grades");
 
+  // Data-parallel ranks on GPUs: "cuda" is this node's GPU of the rank (LOCAL_RANK).
+  torch::Device device = model::resolve_device(c.device);
+  if (comm && c.device == "cuda")
+    device = model::resolve_device(fmt::format("cuda:{}", comm->local_rank()));
+
   // Class weights n / (2 n_c): each grade contributes half of the loss.
   float weight_of[2] = {1.0f, 1.0f};  // by label
   if (c.balance == Balance::kWeightedLoss) {
     weight_of[0] = float(train.count()) / (2.0f * float(n_lgg));
     weight_of[1] = float(train.count()) / (2.0f * float(n_hgg));
   }
-  const auto class_weights = torch::tensor({weight_of[0], weight_of[1]}, torch::kFloat32);
+  const auto class_weights =
+      torch::tensor({weight_of[0], weight_of[1]}, torch::kFloat32).to(device);
 
   const model::Variant variant = model::parse_variant(c.variant);
   model::GoogLeNet net = model::load_pretrained(variant, c.pretrained, /*transform_input=*/true);
   net->replace_classifier(2, stream_seed(c.seed, 0, 0, 0x4ead));
   net->freeze_stages(c.freeze_stages);
+  net->to(device);
   if (c.channels_last) net->to_memory_format(torch::MemoryFormat::ChannelsLast);
   net->train();
 
@@ -414,9 +421,11 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
                                train, rows,
                                std::vector<Augmentation>(augmentations.begin() + sh.begin,
                                                          augmentations.begin() + sh.end))),
-                           c.channels_last);
-        auto y = torch::empty({int64_t(rows.size())}, torch::kInt64);
-        for (size_t b = 0; b < rows.size(); ++b) y[int64_t(b)] = train.labels[size_t(rows[b])];
+                           c.channels_last)
+                     .to(device);
+        std::vector<int64_t> labels;
+        for (int64_t r : rows) labels.push_back(train.labels[size_t(r)]);
+        const auto y = torch::tensor(labels, torch::kInt64).to(device);
         auto logits = net->forward_shard(x, n, sh.begin);
         auto loss = torch::nn::functional::cross_entropy(
             logits, y, torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights));
@@ -505,7 +514,7 @@ bool has_checkpoint(const fs::path& out_dir, io::Sequence sequence) {
 std::vector<double> predict_items(const fs::path& weights, const std::string& variant,
                                   const prep::SliceStore& store, io::Sequence seq,
                                   const std::vector<int64_t>& items, int batch_size,
-                                  bool show_progress) {
+                                  bool show_progress, const std::string& device) {
   const model::GoogLeNetOptions o = model::read_weights_options(weights);
   if (o.variant != model::parse_variant(variant) || o.num_classes != 2)
     throw_bad_input(weights.string(),
@@ -514,6 +523,7 @@ std::vector<double> predict_items(const fs::path& weights, const std::string& va
                     "use the weights of a gliomagrade model bundle");
   model::GoogLeNet net(o);
   model::load_weights(net, weights);
+  net->to(model::resolve_device(device));
   net->to_memory_format(torch::MemoryFormat::ChannelsLast);  // with channels-last input: 2x faster
   const Images im = load_images(store, seq, items);
   Progress progress(fmt::format("predict {:<5}", io::sequence_name(seq)), im.count(), "img",
@@ -521,7 +531,7 @@ std::vector<double> predict_items(const fs::path& weights, const std::string& va
   const auto logits = model::batched_logits(net, im.pixels.data(), im.count(), im.size, batch_size,
                                             true, [&](int64_t count) { progress.tick(count); });
   progress.done();
-  const auto prob = model::hgg_probability(logits).to(torch::kFloat64).contiguous();
+  const auto prob = model::hgg_probability(logits).to(torch::kFloat64).cpu().contiguous();
   return std::vector<double>(prob.data_ptr<double>(), prob.data_ptr<double>() + prob.numel());
 }
 

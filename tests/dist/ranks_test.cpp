@@ -366,6 +366,43 @@ TEST_F(RanksTest, BadSetupsAreOneLineExitThree) {
   EXPECT_FALSE(fs::exists(out / "model")) << "a failed setup writes nothing";
 }
 
+TEST_F(RanksTest, DeviceCudaOnACpuOnlyBuildIsOneLineExitThree) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "this libtorch has CUDA and sees a GPU";
+  testing::TempDir out;
+  const std::string exe = testing::exe_path().string();
+  for (const std::string device : {"cuda", "cuda:1"}) {
+    Child c = spawn(exe, train_args(out / "model", "--device " + device), {},
+                    out / ("train_" + device + ".log"));
+    ASSERT_TRUE(c.wait_for(std::chrono::seconds(60)));
+    expect_setup_error(c, "--device " + device +
+                              ": this gliomagrade's libtorch was built without "
+                              "CUDA");
+    EXPECT_NE(c.output().find("CMAKE_PREFIX_PATH"), std::string::npos) << "says how to get one";
+  }
+  Child bad = spawn(exe, train_args(out / "model", "--device gpu"), {}, out / "gpu.log");
+  ASSERT_TRUE(bad.wait_for(std::chrono::seconds(60)));
+  expect_setup_error(bad, "expected cpu, cuda, cuda:N or auto");
+  // evaluate refuses it the same way, before reading anything.
+  Child ev =
+      spawn(exe,
+            {"--quiet", "evaluate", "--model", out.path().string(), "--store",
+             (tiny_store() / "store").string(), "--split", (tiny_store() / "split.csv").string(),
+             "--out", (out / "eval").string(), "--device", "cuda"},
+            {}, out / "evaluate.log");
+  ASSERT_TRUE(ev.wait_for(std::chrono::seconds(60)));
+  expect_setup_error(ev, "built without CUDA");
+  EXPECT_FALSE(fs::exists(out / "model"));
+}
+
+TEST_F(RanksTest, RunAndAuditRefuseToRunAsOneRankOfSeveral) {
+  testing::TempDir out;
+  Child c = spawn(testing::exe_path().string(), {"--quiet", "run", "--out", (out / "r").string()},
+                  rank_env(0, 2, free_port()), out / "run.log");
+  ASSERT_TRUE(c.wait_for(std::chrono::seconds(60)));
+  expect_setup_error(c, "`run` runs on one process, but this is rank 0 of 2");
+  EXPECT_FALSE(fs::exists(out / "r"));
+}
+
 TEST_F(RanksTest, RanksStartedWithOtherOptionsAreRefused) {
   testing::TempDir out;
   const int port = free_port();
