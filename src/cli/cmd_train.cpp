@@ -57,6 +57,7 @@ void add_train(CLI::App& app) {
       "<out>/logs/train_<seq>.csv; the best model by validation loss is <out>/<seq>.pt.\n"
       "Data-parallel on N processes (the mini-batch is global, the result the same):\n"
       "  torchrun --no_python --standalone --nproc_per_node=N gliomagrade train ... (or srun)\n"
+      "  (Debian 12's torchrun also needs --redirects 9:0 --tee 9:0; see the README)\n"
       "Example: gliomagrade train store --split split.csv --out model --epochs 3");
   c->callback([a] {
     finish_train_options(a->config, a->strings);
