@@ -5,6 +5,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libtorch-dev                                    # tensors, autograd, oneDNN kernels
+  libgloo-dev                                     # headers of c10d's Gloo process group (data-parallel training)
+  libgoogle-glog-dev                              # c10d logs through glog; we quieten it
   libopenblas0-openmp                             # fast BLAS for libtorch (Debian's default is the reference BLAS)
   libinsighttoolkit5-dev                          # NIfTI / NRRD / MHA IO and geometry
   libgdcm-dev                                     # DICOM series (ITKIOGDCM; ITK depends on it too)
@@ -14,6 +16,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev zlib1g-dev      # weights fetch, sha256, gzip
   libgtest-dev libgmock-dev libbenchmark-dev
   python3                                         # tests' local HTTP server
+  python3-torch                                   # torchrun, the launcher of data-parallel runs (and their tests)
 )
 missing=()
 for p in "${packages[@]}"; do

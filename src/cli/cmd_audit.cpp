@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "cli/train_options.h"
+#include "cli/world.h"
 #include "protocol/protocol.h"
 
 namespace gg::cli {
@@ -61,6 +62,7 @@ void add_audit(CLI::App& app) {
       "0",
       kDemoSlices, kDemoEpochs, kDemoFreeze));
   c->callback([a, c] {
+    refuse_world("audit");
     auto& o = a->options;
     if (o.cohort.data.empty()) {
       std::string note;

@@ -14,6 +14,7 @@ namespace {
 struct EvaluateArgs {
   fs::path model, store, split, out;
   std::string part = "test";
+  std::string device = "cpu";
 };
 
 void add_evaluate(CLI::App& app) {
@@ -31,11 +32,13 @@ void add_evaluate(CLI::App& app) {
   c->add_option("--out", a->out,
                 "Directory for predictions.csv, metrics.json, table.md, plots/, report.html")
       ->required();
+  add_device_option(c, a->device);
   c->footer(
       "Votes: 'hard majority' of the three models' labels (the paper's vote) and 'soft mean' of\n"
       "their P(HGG). Patient level: mean of a patient's slice probabilities.\n"
       "AUC CIs: DeLong et al., Biometrics 44:837 (1988), fast algorithm of Sun & Xu (2014).");
   c->callback([a] {
+    train::check_device(a->device);
     check_output_dir(a->out, "metrics.json");
     const prep::SliceStore store = prep::open_slice_store(a->store);
     const data::Split split = data::load_split(a->split, data::item_keys(store));
@@ -43,8 +46,8 @@ void add_evaluate(CLI::App& app) {
                             : a->part == "val" ? data::Part::kVal
                                                : data::Part::kTrain;
     StagingDir stage(a->out, true);
-    const eval::Evaluation ev = protocol::evaluate_bundle(a->model, store, split, part,
-                                                          stage.path(), !global_options().quiet);
+    const eval::Evaluation ev = protocol::evaluate_bundle(
+        a->model, store, split, part, stage.path(), !global_options().quiet, a->device);
     protocol::write_report(a->model, ev, train::read_bundle_info(a->model).train_config_json, store,
                            split, part, stage.path());
     stage.commit();

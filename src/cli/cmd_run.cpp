@@ -4,6 +4,7 @@
 
 #include "cli/command.h"
 #include "cli/train_options.h"
+#include "cli/world.h"
 #include "protocol/protocol.h"
 
 namespace gg::cli {
@@ -71,6 +72,7 @@ void add_run(CLI::App& app) {
       "  gliomagrade audit DATA --out leak                  how much of the paper's figure is "
       "leakage");
   c->callback([a] {
+    refuse_world("run");
     finish_train_options(a->options.train, a->strings);
     a->options.train.show_progress = !global_options().quiet;
     a->options.show_progress = !global_options().quiet;

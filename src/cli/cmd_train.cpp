@@ -3,6 +3,7 @@
 
 #include "cli/command.h"
 #include "cli/train_options.h"
+#include "cli/world.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "protocol/protocol.h"
@@ -16,7 +17,17 @@ struct TrainArgs {
   bool resume = false;
   train::TrainConfig config;
   TrainOptionStrings strings;
+  WorldOptions world;
 };
+
+// What every rank of a data-parallel run must agree on (compared at the rendezvous).
+std::string options_hash(const TrainArgs& a, const prep::SliceStore& store) {
+  std::string s = train::config_to_json(a.config) + "\nstore " + store.key + "\nsplit " +
+                  sha256_file(a.split) + "\nout " + a.out.lexically_normal().string() +
+                  "\nresume " + (a.resume ? "1" : "0") + "\nsequences";
+  for (const auto& q : a.sequences) s += " " + q;
+  return sha256_hex(s);
+}
 
 void add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
@@ -38,11 +49,15 @@ void add_train(CLI::App& app) {
   c->add_flag("--resume", a->resume,
               "Continue an interrupted run in --out exactly where its last checkpoint left it");
   add_train_options(c, a->config, a->strings);
+  add_world_options(c, a->world);
   c->footer(
       "Defaults follow MATLAB's GoogLeNet transfer-learning example (the paper's setup):\n"
       "SGD momentum 0.9, lr 1e-4 (new head x10), L2 1e-4, mini-batch 10, 6 epochs, shuffle every\n"
       "epoch, random X reflection and +-30 px translation. Every iteration is logged to\n"
       "<out>/logs/train_<seq>.csv; the best model by validation loss is <out>/<seq>.pt.\n"
+      "Data-parallel on N processes (the mini-batch is global, the result the same):\n"
+      "  torchrun --no_python --standalone --nproc_per_node=N gliomagrade train ... (or srun)\n"
+      "  (Debian 12's torchrun also needs --redirects 9:0 --tee 9:0; see the README)\n"
       "Example: gliomagrade train store --split split.csv --out model --epochs 3");
   c->callback([a] {
     finish_train_options(a->config, a->strings);
@@ -52,14 +67,20 @@ void add_train(CLI::App& app) {
     const data::Split split = data::load_split(a->split, data::item_keys(store));
     std::vector<io::Sequence> seqs;
     for (const auto& s : a->sequences) seqs.push_back(io::parse_sequence(s));
-    fs::create_directories(a->out);
-    const auto results = protocol::train_bundle(store, split, seqs, a->config, a->out, a->resume);
-    if (!results.empty() && !results.back().completed) {
-      fmt::print("stopped after {} iterations as asked; continue with --resume\n",
-                 results.back().iterations);
-      return;
-    }
-    fmt::print("model bundle: {}\n", a->out.string());
+    const auto comm = join_world(a->world, options_hash(*a, store));
+    const bool writer = !comm || comm->writer();
+    run_on_world(comm.get(), [&] {
+      if (writer) fs::create_directories(a->out);
+      const auto results =
+          protocol::train_bundle(store, split, seqs, a->config, a->out, a->resume, comm.get());
+      if (!writer) return;
+      if (!results.empty() && !results.back().completed) {
+        fmt::print("stopped after {} iterations as asked; continue with --resume\n",
+                   results.back().iterations);
+        return;
+      }
+      fmt::print("model bundle: {}\n", a->out.string());
+    });
   });
 }
 

@@ -59,9 +59,18 @@ void add_train_options(CLI::App* c, train::TrainConfig& t, TrainOptionStrings& s
   c->add_option("--stop-after", t.stop_after_iterations,
                 "Stop after N iterations as if interrupted (for testing --resume)")
       ->group("");  // hidden
+  add_device_option(c, t.device);
+}
+
+void add_device_option(CLI::App* c, std::string& device) {
+  c->add_option("--device", device,
+                "Where tensors live: cpu, cuda (GPU 0, or GPU LOCAL_RANK under torchrun), cuda:N, "
+                "or auto (a GPU if this build has CUDA and sees one)")
+      ->capture_default_str();
 }
 
 void finish_train_options(train::TrainConfig& t, const TrainOptionStrings& s) {
+  train::check_device(t.device);  // CUDA on a CPU-only libtorch: one line, before any work
   t.balance = train::parse_balance(s.balance);
   t.pretrained = protocol::find_pretrained_weights(t.variant, s.weights);
 }

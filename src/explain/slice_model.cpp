@@ -56,7 +56,7 @@ const fs::path& SliceModel::weights_path() const { return impl_->weights; }
 std::vector<double> SliceModel::predict(const uint8_t* slices, int64_t n, int size,
                                         int batch_size) const {
   const auto logits = model::batched_logits(impl_->net, slices, n, size, batch_size, true);
-  const auto prob = model::hgg_probability(logits).to(torch::kFloat64).contiguous();
+  const auto prob = model::hgg_probability(logits).to(torch::kFloat64).cpu().contiguous();
   return std::vector<double>(prob.data_ptr<double>(), prob.data_ptr<double>() + prob.numel());
 }
 
@@ -76,7 +76,7 @@ std::vector<float> cam_from(const torch::Tensor& activations, const torch::Tenso
     cam = cam / peak;
   else
     cam.zero_();
-  cam = cam.clamp(0, 1).contiguous();
+  cam = cam.clamp(0, 1).cpu().contiguous();
   return std::vector<float>(cam.data_ptr<float>(),
                             cam.data_ptr<float>() + size_t(size) * size_t(size));
 }
@@ -119,7 +119,7 @@ std::vector<double> SliceModel::predict_with_cam(const uint8_t* slices, int64_t 
     auto [logits, last] = net->forward_with_last_block(x);
     if (cam_index >= start && cam_index < start + count)
       last_block = last.select(0, cam_index - start).unsqueeze(0);
-    auto prob = torch::softmax(logits, 1).select(1, 1).to(torch::kFloat64).contiguous();
+    auto prob = torch::softmax(logits, 1).select(1, 1).to(torch::kFloat64).cpu().contiguous();
     p.insert(p.end(), prob.data_ptr<double>(), prob.data_ptr<double>() + count);
   }
   // The head of both variants in eval mode: global average pool, then fc (dropout is the identity).

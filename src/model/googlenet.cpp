@@ -171,7 +171,8 @@ torch::Tensor GoogLeNetImpl::input_transform(torch::Tensor x) const {
 }
 
 GoogLeNetImpl::TrainOutputs GoogLeNetImpl::run(torch::Tensor x, bool want_aux,
-                                               torch::Tensor* last_block, torch::Tensor* pooled) {
+                                               torch::Tensor* last_block, torch::Tensor* pooled,
+                                               const Rows* dropout_rows) {
   if (x.dim() != 4 || x.size(1) != 3) {
     throw_bad_input("", "GoogLeNet input must be [N,3,H,W], got " + c10::str(x.sizes()));
   }
@@ -201,13 +202,33 @@ GoogLeNetImpl::TrainOutputs GoogLeNetImpl::run(torch::Tensor x, bool want_aux,
   // Caffe's pool5 is a 7x7 average pool, torchvision's an adaptive one: equal at 224x224.
   x = torch::flatten(torch::adaptive_avg_pool2d(x, {1, 1}), 1);
   if (pooled) *pooled = x;
-  x = torch::dropout(x, dropout_p(), is_training());
+  const double p = dropout_p();
+  if (dropout_rows && is_training() && p > 0) {
+    // ATen's CPU dropout: noise = empty_like(x).bernoulli_(1 - p).div_(1 - p); x * noise. Drawn
+    // here for the global batch, so that each shard takes its own rows of one mask.
+    auto noise = torch::empty({dropout_rows->global_batch, x.size(1)}, x.options());
+    if (p < 1)
+      noise.bernoulli_(1 - p).div_(1 - p);
+    else
+      noise.zero_();
+    x = x * noise.narrow(0, dropout_rows->first, x.size(0));
+  } else {
+    x = torch::dropout(x, p, is_training());
+  }
   out.logits = fc_(x);
   return out;
 }
 
 torch::Tensor GoogLeNetImpl::forward(torch::Tensor x) {
   return run(std::move(x), false, nullptr, nullptr).logits;
+}
+
+torch::Tensor GoogLeNetImpl::forward_shard(torch::Tensor x, int64_t global_batch,
+                                           int64_t first_row) {
+  if (first_row < 0 || first_row + x.size(0) > global_batch)
+    throw_bad_input("", "shard rows outside the global batch");
+  const Rows rows{global_batch, first_row};
+  return run(std::move(x), false, nullptr, nullptr, &rows).logits;
 }
 
 torch::Tensor GoogLeNetImpl::features(torch::Tensor x) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "common/error.h"
 #include "model/model.h"
 
 namespace gg::model {
@@ -24,15 +25,45 @@ torch::Tensor batched_logits(GoogLeNet& net, const uint8_t* slices, int64_t n, i
   net->eval();
   std::vector<torch::Tensor> parts;
   const size_t bytes = size_t(size) * size_t(size);
+  const auto params = net->parameters();
+  const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params[0].device();
   for (int64_t start = 0; start < n; start += batch) {
     const int64_t count = std::min(batch, n - start);
-    parts.push_back(net->forward(
-        slices_to_input(net, slices + size_t(start) * bytes, count, size, channels_last)));
+    const auto x = slices_to_input(net, slices + size_t(start) * bytes, count, size, channels_last);
+    parts.push_back(net->forward(x.to(device)).to(torch::kCPU));
     if (on_batch) on_batch(count);
   }
   if (was_training) net->train();
   if (parts.empty()) return torch::empty({0, net->options().num_classes}, torch::kFloat32);
   return torch::cat(parts, 0);
+}
+
+torch::Device resolve_device(const std::string& spec) {
+  const char* const fix =
+      "Debian's libtorch is CPU-only: build gliomagrade against a CUDA LibTorch from pytorch.org "
+      "(cmake -DCMAKE_PREFIX_PATH=/path/to/libtorch; see the README, GPUs), or use --device cpu";
+  if (spec == "cpu") return torch::kCPU;
+  if (spec == "auto")
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::kCPU;
+  int index = 0;
+  if (spec.rfind("cuda:", 0) == 0) {
+    const std::string n = spec.substr(5);
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos)
+      throw_bad_input("", "--device " + spec + ": expected cuda:N with N a GPU index");
+    index = std::stoi(n);
+  } else if (spec != "cuda") {
+    throw_bad_input("", "--device " + spec + ": expected cpu, cuda, cuda:N or auto");
+  }
+  if (!torch::cuda::is_available())
+    throw_bad_input("",
+                    "--device " + spec +
+                        (at::hasCUDA() ? ": this libtorch has CUDA but sees no GPU"
+                                          : ": this gliomagrade's libtorch was built without CUDA"),
+                    fix);
+  if (index >= int(torch::cuda::device_count()))
+    throw_bad_input("", "--device " + spec + ": only " +
+                            std::to_string(torch::cuda::device_count()) + " GPU(s) visible");
+  return torch::Device(torch::kCUDA, int8_t(index));
 }
 
 }  // namespace gg::model

@@ -91,6 +91,12 @@ class GoogLeNetImpl : public torch::nn::Module {
   };
   TrainOutputs forward_train(torch::Tensor x);
 
+  // forward() on one shard of a data-parallel mini-batch of `global_batch` rows whose first row
+  // is row `first_row` of it: dropout draws its mask for all global_batch rows, from the global
+  // generator exactly as torch::dropout draws it for a whole batch, and applies rows
+  // [first_row, first_row + N). The shards of one batch thus see the mask one process would draw.
+  torch::Tensor forward_shard(torch::Tensor x, int64_t global_batch, int64_t first_row);
+
   // The variant's input layer: [N,3,H,W] RGB (grey replicated) in [0,1] -> native input.
   torch::Tensor normalise_input(const torch::Tensor& rgb01) const;
 
@@ -127,8 +133,11 @@ class GoogLeNetImpl : public torch::nn::Module {
   double dropout_p() const;  // the dropout probability in use
 
  private:
-  TrainOutputs run(torch::Tensor x, bool want_aux, torch::Tensor* last_block,
-                   torch::Tensor* pooled);
+  struct Rows {
+    int64_t global_batch, first;
+  };
+  TrainOutputs run(torch::Tensor x, bool want_aux, torch::Tensor* last_block, torch::Tensor* pooled,
+                   const Rows* dropout_rows = nullptr);
   torch::Tensor input_transform(torch::Tensor x) const;
 
   GoogLeNetOptions options_;
@@ -201,8 +210,9 @@ torch::Tensor slices_to_input(const GoogLeNet& net, const uint8_t* slices, int64
                               bool channels_last = true);
 
 // The one batched inference loop (training-time validation, train::predict_items, explain): the
-// logits [n, classes] (float32) of n slices, `batch` at a time, in eval mode without gradients;
-// the module's training mode is restored afterwards. on_batch(count) is called after each batch
+// logits [n, classes] (float32, on the CPU: host reads never touch device memory) of n slices,
+// `batch` at a time on the device of the net's parameters, in eval mode without gradients; the
+// module's training mode is restored afterwards. on_batch(count) is called after each batch
 // (progress).
 torch::Tensor batched_logits(GoogLeNet& net, const uint8_t* slices, int64_t n, int size,
                              int64_t batch = 32, bool channels_last = true,
@@ -210,6 +220,12 @@ torch::Tensor batched_logits(GoogLeNet& net, const uint8_t* slices, int64_t n, i
 
 // The two-class output: P(HGG) = softmax(logits)[:, 1], [N,2] (class 0 LGG, 1 HGG) -> [N].
 torch::Tensor hgg_probability(const torch::Tensor& logits_nx2);
+
+// The device --device names: "cpu", "cuda" (GPU 0), "cuda:N", or "auto" (GPU 0 when this libtorch
+// has CUDA and sees a GPU, else the CPU). Throws gg::Error kBadInput for another name, for CUDA
+// with a libtorch built without it (Debian's is CPU-only: the message says how to get a CUDA
+// build), or for a GPU index that is not there.
+torch::Device resolve_device(const std::string& spec);
 
 // Number of elements in the net's parameters (for `weights info`).
 int64_t parameter_count(GoogLeNet& net);

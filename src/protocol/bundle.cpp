@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "dist/dist.h"
 #include "explain/explain.h"
 #include "protocol/protocol.h"
 #include "report/report.h"
@@ -100,20 +101,29 @@ std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store,
                                              const data::Split& split,
                                              const std::vector<io::Sequence>& sequences,
                                              const train::TrainConfig& config,
-                                             const fs::path& bundle_dir, bool resume) {
+                                             const fs::path& bundle_dir, bool resume,
+                                             dist::Communicator* comm) {
+  const bool writer = !comm || comm->writer();
   std::vector<train::TrainResult> results;
   for (io::Sequence s : sequences) {
     // An interrupted run may have stopped before this sequence started: start it afresh.
     const bool continue_it = resume && train::has_checkpoint(bundle_dir, s);
-    results.push_back(train::train_sequence(store, split, s, config, bundle_dir, continue_it));
+    results.push_back(
+        train::train_sequence(store, split, s, config, bundle_dir, continue_it, comm));
     const auto& r = results.back();
     if (!r.completed) return results;
+    if (!writer) continue;
     fmt::print(
         stderr,
         "  {}: best validation loss {:.4f} (accuracy {:.1f}%) at iteration {}, {:.1f} images/s\n",
         io::sequence_name(s), r.best_val_loss, 100 * r.best_val_accuracy, r.best_iteration,
         r.images_per_second);
+    if (comm)
+      fmt::print(stderr, "  {}: {} ranks, {:.1f}% of the time in the gradients' all-reduce\n",
+                 io::sequence_name(s), r.world_size,
+                 r.seconds > 0 ? 100 * r.communication_seconds / r.seconds : 0.0);
   }
+  if (!writer) return results;
   train::BundleInfo info;
   info.variant = config.variant;
   info.input_size = store.size;
@@ -135,7 +145,7 @@ std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store,
 std::vector<eval::SlicePrediction> predict_part(const fs::path& bundle_dir,
                                                 const prep::SliceStore& store,
                                                 const data::Split& split, data::Part part,
-                                                bool show_progress) {
+                                                bool show_progress, const std::string& device) {
   const train::BundleInfo info = train::read_bundle_info(bundle_dir);
   if (info.input_size != store.size)
     throw_bad_input(store.dir.string(),
@@ -162,7 +172,7 @@ std::vector<eval::SlicePrediction> predict_part(const fs::path& bundle_dir,
   }
   for (io::Sequence s : io::kSequences) {
     const auto p = train::predict_items(bundle_dir / (std::string(io::sequence_name(s)) + ".pt"),
-                                        info.variant, store, s, items, 32, show_progress);
+                                        info.variant, store, s, items, 32, show_progress, device);
     for (size_t i = 0; i < items.size(); ++i) rows[i].p[size_t(s)] = p[i];
   }
   return rows;
@@ -170,8 +180,8 @@ std::vector<eval::SlicePrediction> predict_part(const fs::path& bundle_dir,
 
 eval::Evaluation evaluate_bundle(const fs::path& bundle_dir, const prep::SliceStore& store,
                                  const data::Split& split, data::Part part, const fs::path& out_dir,
-                                 bool show_progress) {
-  const auto rows = predict_part(bundle_dir, store, split, part, show_progress);
+                                 bool show_progress, const std::string& device) {
+  const auto rows = predict_part(bundle_dir, store, split, part, show_progress, device);
   eval::Evaluation ev = eval::evaluate(rows, split_description(split.by));
   fs::create_directories(out_dir);
   eval::write_predictions_csv(rows, out_dir / "predictions.csv");

@@ -39,22 +39,26 @@ std::string split_description(data::SplitBy by);
 // Trains the listed sequences into bundle_dir and writes its model.json. With resume, a sequence
 // with a checkpoint continues from it (a finished one is reused as it is) and one without starts
 // afresh. Stops at the first sequence that did not complete (config.stop_after_iterations).
+// With `comm`, every rank calls it (data-parallel, train::train_sequence); rank 0 alone writes.
 std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store,
                                              const data::Split& split,
                                              const std::vector<io::Sequence>& sequences,
                                              const train::TrainConfig& config,
-                                             const fs::path& bundle_dir, bool resume);
+                                             const fs::path& bundle_dir, bool resume,
+                                             dist::Communicator* comm = nullptr);
 
 // The bundle's three models over the items of one part: one row per item, label from the store.
+// `device`: as --device (train::check_device).
 std::vector<eval::SlicePrediction> predict_part(const fs::path& bundle_dir,
                                                 const prep::SliceStore& store,
                                                 const data::Split& split, data::Part part,
-                                                bool show_progress);
+                                                bool show_progress,
+                                                const std::string& device = "cpu");
 
 // predict_part, scored: writes predictions.csv, metrics.json and table.md into out_dir.
 eval::Evaluation evaluate_bundle(const fs::path& bundle_dir, const prep::SliceStore& store,
                                  const data::Split& split, data::Part part, const fs::path& out_dir,
-                                 bool show_progress);
+                                 bool show_progress, const std::string& device = "cpu");
 
 // Plots (training curves from bundle_dir/logs, ROC, confusion, reliability), Grad-CAM overlays
 // of a few patients of `part` and the heatmaps scored against every one's mask, and report.html.

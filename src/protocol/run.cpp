@@ -265,8 +265,8 @@ RunSummary run(const RunOptions& o, const fs::path& out) {
           {"images_per_second", r.images_per_second}, {"seconds", r.seconds}};
 
     clock.start("evaluate: test set");
-    headline =
-        evaluate_bundle(out / "model", store, split, data::Part::kTest, out, o.show_progress);
+    headline = evaluate_bundle(out / "model", store, split, data::Part::kTest, out, o.show_progress,
+                               o.train.device);
     clock.stop();
     clock.start("report");
     write_report(out / "model", headline, options.dump(2), store, split, data::Part::kTest, out);

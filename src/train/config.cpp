@@ -7,9 +7,12 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/version.h"
+#include "model/model.h"
 #include "train/train.h"
 
 namespace gg::train {
+
+std::string check_device(const std::string& spec) { return model::resolve_device(spec).str(); }
 
 using nlohmann::json;
 

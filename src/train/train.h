@@ -15,6 +15,10 @@
 #include "io/io.h"
 #include "prep/prep.h"
 
+namespace gg::dist {
+class Communicator;  // dist/dist.h
+}
+
 namespace gg::train {
 
 namespace fs = std::filesystem;
@@ -46,7 +50,13 @@ struct TrainConfig {
   uint64_t seed = 1;              // fixes head init, shuffles, augmentation and dropout
   int stop_after_iterations = 0;  // > 0: stop there as if interrupted (tests of --resume)
   bool show_progress = true;
+  // Not part of the model's definition (not serialised: a run may resume on another device).
+  std::string device = "cpu";  // --device: cpu, cuda, cuda:N, auto (model::resolve_device)
 };
+
+// Checks a --device name (model::resolve_device) and returns what it resolves to ("cpu",
+// "cuda:0"). Throws gg::Error kBadInput, one line, for CUDA on a libtorch without it.
+std::string check_device(const std::string& spec);
 
 // Sets the threads of torch's CPU kernels (0: all cores). Call once before any tensor work.
 // libtorch 1.13 defaults to 1 thread on some machines, and with one thread its 1x1 convolutions
@@ -67,6 +77,8 @@ struct TrainResult {
   double best_val_loss = 0, best_val_accuracy = 0;
   double images_per_second = 0;  // training throughput of this session
   double seconds = 0;
+  int world_size = 1;                // ranks that trained it (data-parallel)
+  double communication_seconds = 0;  // of `seconds`: waiting for the gradients' all-reduce
 };
 
 // Trains the model of one sequence on the split's train part, validating on its val part.
@@ -74,11 +86,16 @@ struct TrainResult {
 // optimiser state, position; atomic), <seq>.pt (best by validation loss). With resume, continues
 // from the checkpoint exactly: the same seed gives the same final weights as an uninterrupted run,
 // since every random draw is a function of (seed, epoch, iteration) alone.
+// With `comm` (data-parallel, dist/dist.h), every rank of the world calls this with the same
+// arguments; the mini-batch is global and split across ranks, and the result is the
+// single-process one up to float rounding. Rank 0 alone writes; all ranks read out_dir's
+// checkpoint on resume (a shared file system), whatever world size wrote it.
 // Throws gg::Error: kBadInput for an empty train/val part, one grade only, a missing weights file,
-// a checkpoint of another config; kRuntime for a non-finite loss.
+// a checkpoint of another config; kRuntime for a non-finite loss or a lost rank.
 TrainResult train_sequence(const prep::SliceStore& store, const data::Split& split,
                            io::Sequence sequence, const TrainConfig& config,
-                           const fs::path& out_dir, bool resume);
+                           const fs::path& out_dir, bool resume,
+                           dist::Communicator* comm = nullptr);
 
 // True when out_dir holds a checkpoint of `sequence` that train_sequence(..., resume = true)
 // continues from (the checkpoint of a finished training too).
@@ -88,7 +105,7 @@ bool has_checkpoint(const fs::path& out_dir, io::Sequence sequence);
 std::vector<double> predict_items(const fs::path& weights, const std::string& variant,
                                   const prep::SliceStore& store, io::Sequence sequence,
                                   const std::vector<int64_t>& items, int batch_size = 32,
-                                  bool show_progress = false);
+                                  bool show_progress = false, const std::string& device = "cpu");
 
 // A trained model bundle: a directory with <seq>.pt per sequence and model.json describing it.
 inline constexpr const char* kBundleFormat = "gliomagrade-bundle/1";

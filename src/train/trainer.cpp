@@ -1,6 +1,13 @@
 // The training loop of one sequence model. Every random draw (head init, epoch order,
 // augmentation, dropout) is a pure function of (seed, epoch, iteration), so a run resumed from a
 // checkpoint replays exactly what an uninterrupted run would have done.
+//
+// Data-parallel (dist/): the mini-batch is global and each rank takes a contiguous shard of its
+// rows. Every rank draws the whole batch's augmentation and dropout and applies its own rows, the
+// loss of a shard is its weighted sum over the global batch's weight sum, and the gradients are
+// summed over ranks: each SGD step is the single-process step up to float rounding, whatever the
+// world size. (The torchvision variant's BatchNorm, when it is not frozen, normalises with each
+// shard's own statistics: there the step depends on the world size. BVLC has no BatchNorm.)
 #include <torch/torch.h>
 
 #include <fmt/format.h>
@@ -18,6 +25,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/progress.h"
+#include "dist/collectives.h"
 #include "model/model.h"
 #include "train/train.h"
 
@@ -115,20 +123,37 @@ Images load_images(const prep::SliceStore& store, io::Sequence seq,
   return im;
 }
 
+// The augmentation of one image: reflection in x, then translation by (dx, dy) px.
+struct Augmentation {
+  bool flip_x = false;
+  int dx = 0, dy = 0;
+};
+
+// The augmentations of a whole mini-batch, drawn in row order from the iteration's stream: every
+// rank draws all of them, so row b is augmented the same whichever rank handles it.
+std::vector<Augmentation> draw_augmentations(size_t rows, const TrainConfig& c,
+                                             std::mt19937_64& rng) {
+  std::uniform_int_distribution<int> shift(-c.translate_px, c.translate_px);
+  std::bernoulli_distribution flip(0.5);
+  std::vector<Augmentation> out(rows);
+  for (auto& a : out) {
+    a.flip_x = c.flip_x && flip(rng);
+    if (c.translate_px > 0) a.dx = shift(rng), a.dy = shift(rng);
+  }
+  return out;
+}
+
 // A training batch as float [B,3,S,S] RGB in [0,1] (grey replicated, as MATLAB feeds grey images
-// to GoogLeNet), with MATLAB-style augmentation: reflection in x, translation in x and y, zero
-// fill. (Unaugmented input goes through model::slices_to_input.)
+// to GoogLeNet), with MATLAB-style augmentation (aug[b] for rows[b]), zero fill. (Unaugmented
+// input goes through model::slices_to_input.)
 torch::Tensor make_training_batch(const Images& im, const std::vector<int64_t>& rows,
-                                  const TrainConfig& c, std::mt19937_64& rng) {
+                                  const std::vector<Augmentation>& aug) {
   const int s = im.size;
   auto batch = torch::zeros({int64_t(rows.size()), 1, s, s}, torch::kFloat32);
   float* out = batch.data_ptr<float>();
-  std::uniform_int_distribution<int> shift(-c.translate_px, c.translate_px);
-  std::bernoulli_distribution flip(0.5);
   for (size_t b = 0; b < rows.size(); ++b) {
-    int dx = 0, dy = 0;
-    const bool fx = c.flip_x && flip(rng);
-    if (c.translate_px > 0) dx = shift(rng), dy = shift(rng);
+    const int dx = aug[b].dx, dy = aug[b].dy;
+    const bool fx = aug[b].flip_x;
     const uint8_t* src = im.pixels.data() + size_t(rows[b]) * s * s;
     float* dst = out + b * size_t(s) * s;
     for (int y = 0; y < s; ++y) {
@@ -153,20 +178,33 @@ struct ValStats {
   double loss = 0, accuracy = 0;
 };
 
+// Validation loss (class-weighted mean) and accuracy. With `comm`, each rank scores its shard of
+// the validation images and the sums are all-reduced.
 ValStats validate(model::GoogLeNet& net, const Images& val, const torch::Tensor& class_weights,
-                  const TrainConfig& c) {
-  const auto logits =
-      model::batched_logits(net, val.pixels.data(), val.count(), val.size, 32, c.channels_last);
-  torch::NoGradGuard no_grad;
-  const auto y = torch::tensor(val.labels, torch::kInt64);
-  const auto per_item = torch::nn::functional::cross_entropy(
-      logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-  const auto w = class_weights.index_select(0, y);
-  const double loss_sum = (per_item * w).to(torch::kFloat64).sum().item<double>();
-  const double weight_sum = w.to(torch::kFloat64).sum().item<double>();
-  const int64_t correct = logits.argmax(1).eq(y).sum().item<int64_t>();
-  return {loss_sum / std::max(weight_sum, 1e-12),
-          double(correct) / double(std::max<int64_t>(1, val.count()))};
+                  const TrainConfig& c, dist::Communicator* comm, int iteration) {
+  const dist::Shard sh =
+      comm ? dist::shard_of(val.count(), comm->rank(), comm->size()) : dist::Shard{0, val.count()};
+  double sums[3] = {0, 0, 0};  // weighted loss, weight, correct
+  if (sh.size() > 0) {
+    const auto logits =
+        model::batched_logits(net, val.pixels.data() + size_t(sh.begin) * val.size * val.size,
+                              sh.size(), val.size, 32, c.channels_last);
+    torch::NoGradGuard no_grad;
+    const std::vector<int64_t> labels(val.labels.begin() + sh.begin, val.labels.begin() + sh.end);
+    const auto y = torch::tensor(labels, torch::kInt64);
+    const auto per_item = torch::nn::functional::cross_entropy(
+        logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    const auto w = class_weights.cpu().index_select(0, y);
+    sums[0] = (per_item * w).to(torch::kFloat64).sum().item<double>();
+    sums[1] = w.to(torch::kFloat64).sum().item<double>();
+    sums[2] = double(logits.argmax(1).eq(y).sum().item<int64_t>());
+  }
+  if (comm) {
+    auto t = torch::tensor({sums[0], sums[1], sums[2]}, torch::kFloat64);
+    dist::all_reduce_sum(*comm, {t}, fmt::format("validation at iteration {}", iteration));
+    for (int k = 0; k < 3; ++k) sums[k] = t[k].item<double>();
+  }
+  return {sums[0] / std::max(sums[1], 1e-12), sums[2] / double(std::max<int64_t>(1, val.count()))};
 }
 
 // The order in which epoch `epoch` visits the training rows.
@@ -264,7 +302,8 @@ void set_compute_threads(int threads) {
 
 TrainResult train_sequence(const prep::SliceStore& store, const data::Split& split,
                            io::Sequence seq, const TrainConfig& c, const fs::path& out_dir,
-                           bool resume) {
+                           bool resume, dist::Communicator* comm) {
+  const bool writer = !comm || comm->writer();  // rank 0 alone writes files and shows progress
   const std::string seq_name = io::sequence_name(seq);
   if (c.batch_size < 1 || c.epochs < 1)
     throw_bad_input("", "batch size and epochs must be at least 1");
@@ -281,17 +320,25 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
     throw_bad_input(store.dir.string(), "the training part holds one grade only",
                     "a model cannot learn LGG vs HGG without both; check the cohort's grades");
 
+  // Data-parallel ranks on GPUs: "cuda" is this node's GPU of the rank (LOCAL_RANK).
+  torch::Device device = model::resolve_device(c.device);
+  if (comm && c.device == "cuda")
+    device = model::resolve_device(fmt::format("cuda:{}", comm->local_rank()));
+
   // Class weights n / (2 n_c): each grade contributes half of the loss.
-  auto class_weights = torch::ones({2}, torch::kFloat32);
+  float weight_of[2] = {1.0f, 1.0f};  // by label
   if (c.balance == Balance::kWeightedLoss) {
-    class_weights[0] = float(train.count()) / (2.0f * float(n_lgg));
-    class_weights[1] = float(train.count()) / (2.0f * float(n_hgg));
+    weight_of[0] = float(train.count()) / (2.0f * float(n_lgg));
+    weight_of[1] = float(train.count()) / (2.0f * float(n_hgg));
   }
+  const auto class_weights =
+      torch::tensor({weight_of[0], weight_of[1]}, torch::kFloat32).to(device);
 
   const model::Variant variant = model::parse_variant(c.variant);
   model::GoogLeNet net = model::load_pretrained(variant, c.pretrained, /*transform_input=*/true);
   net->replace_classifier(2, stream_seed(c.seed, 0, 0, 0x4ead));
   net->freeze_stages(c.freeze_stages);
+  net->to(device);
   if (c.channels_last) net->to_memory_format(torch::MemoryFormat::ChannelsLast);
   net->train();
 
@@ -316,15 +363,25 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
   if (resume && !load_checkpoint(net, opt, &ck, &log, ck_dir, config_json))
     throw_bad_input(ck_dir.string(), "no checkpoint to resume from",
                     "run without --resume to start training");
+  if (comm) {
+    // One model on every rank: they built the same one from the same files and seed; rank 0's
+    // copy makes it certain (a replica that drifted would silently train another model).
+    std::vector<torch::Tensor> params;
+    for (const auto& p : net->parameters()) params.push_back(p);
+    dist::broadcast_from_rank0(*comm, params, "the initial weights of " + seq_name);
+  }
 
   const int per_epoch = std::max<int>(1, int(epoch_order(train, c, 0).size()) / c.batch_size);
   const int total = per_epoch * c.epochs;
   const int validate_every = c.validate_every > 0 ? c.validate_every : std::max(1, per_epoch / 4);
   Progress progress(fmt::format("train {:<5}", seq_name),
-                    int64_t(total - ck.iterations) * c.batch_size, "img", c.show_progress);
+                    int64_t(total - ck.iterations) * c.batch_size, "img",
+                    c.show_progress && writer);
   const auto t0 = std::chrono::steady_clock::now();
   long session_images = 0;
+  double communication_seconds = 0;
   TrainResult result;
+  result.world_size = comm ? comm->size() : 1;
   result.sequence = seq;
   result.best_weights = best_path;
   result.log_csv = log_path;
@@ -333,7 +390,7 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
     const auto order = epoch_order(train, c, epoch);
     for (int it = (epoch == ck.epoch ? ck.iteration_in_epoch : 0); it < per_epoch; ++it) {
       if (c.stop_after_iterations > 0 && ck.iterations >= c.stop_after_iterations) {
-        write_file_atomic(log_path, log_csv(log));
+        if (writer) write_file_atomic(log_path, log_csv(log));
         result.iterations = ck.iterations;
         return result;  // simulated interruption: the last checkpoint is what survives
       }
@@ -341,20 +398,62 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
       // A training part smaller than one mini-batch makes one smaller batch (it read past the
       // end of `order` before); otherwise the incomplete last batch is dropped, as MATLAB does.
       const auto end = std::min<int64_t>(int64_t(order.size()), int64_t(it + 1) * c.batch_size);
-      std::vector<int64_t> rows(order.begin() + int64_t(it) * c.batch_size, order.begin() + end);
-      auto x = to_layout(net->normalise_input(make_training_batch(train, rows, c, rng)),
-                         c.channels_last);
-      auto y = torch::empty({int64_t(rows.size())}, torch::kInt64);
-      for (size_t b = 0; b < rows.size(); ++b) y[int64_t(b)] = train.labels[size_t(rows[b])];
+      const std::vector<int64_t> batch(order.begin() + int64_t(it) * c.batch_size,
+                                       order.begin() + end);
+      const int64_t n = int64_t(batch.size());
+      const auto augmentations = draw_augmentations(batch.size(), c, rng);
+      const dist::Shard sh =
+          comm ? dist::shard_of(n, comm->rank(), comm->size()) : dist::Shard{0, n};
+      const std::vector<int64_t> rows(batch.begin() + sh.begin, batch.begin() + sh.end);
+      double batch_weight = 0, shard_weight = 0;
+      for (int64_t b = 0; b < n; ++b) {
+        const float w = weight_of[train.labels[size_t(batch[size_t(b)])]];
+        batch_weight += w;
+        if (b >= sh.begin && b < sh.end) shard_weight += w;
+      }
       torch::manual_seed(stream_seed(c.seed, uint64_t(epoch), uint64_t(it), 0xd40));  // dropout
 
-      auto logits = net->forward(x);
-      auto loss = torch::nn::functional::cross_entropy(
-          logits, y, torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights));
       opt.zero_grad();
-      loss.backward();
+      double loss_value = 0;
+      int64_t correct = 0;
+      if (!rows.empty()) {
+        auto x = to_layout(net->normalise_input(make_training_batch(
+                               train, rows,
+                               std::vector<Augmentation>(augmentations.begin() + sh.begin,
+                                                         augmentations.begin() + sh.end))),
+                           c.channels_last)
+                     .to(device);
+        std::vector<int64_t> labels;
+        for (int64_t r : rows) labels.push_back(train.labels[size_t(r)]);
+        const auto y = torch::tensor(labels, torch::kInt64).to(device);
+        auto logits = net->forward_shard(x, n, sh.begin);
+        auto loss = torch::nn::functional::cross_entropy(
+            logits, y, torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights));
+        // The shard's weighted mean times its share of the batch's weight: summed over ranks,
+        // the batch's weighted mean (a whole batch on one process: no factor at all).
+        if (shard_weight != batch_weight) loss = loss * (shard_weight / batch_weight);
+        loss.backward();
+        loss_value = loss.item<double>();
+        correct = logits.argmax(1).eq(y).sum().item<int64_t>();
+      }
+      if (comm) {
+        std::vector<torch::Tensor> sums;
+        for (auto& p : net->parameters()) {
+          if (!p.requires_grad()) continue;
+          if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);  // an empty shard
+          sums.push_back(p.grad());
+        }
+        auto stats = torch::tensor({loss_value, double(correct)}, torch::kFloat64);
+        sums.push_back(stats);
+        const auto tc = std::chrono::steady_clock::now();
+        dist::all_reduce_sum(*comm, sums,
+                             fmt::format("the gradients of iteration {}", ck.iterations + 1));
+        communication_seconds +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - tc).count();
+        loss_value = stats[0].item<double>();
+        correct = int64_t(stats[1].item<double>());
+      }
       opt.step();
-      const double loss_value = loss.item<double>();
       if (!std::isfinite(loss_value))
         throw_runtime(
             log_path.string(),
@@ -362,45 +461,40 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
             "lower --lr, or check the slice store for corrupt images");
 
       ck.iterations++;
-      ck.images += long(rows.size());
-      session_images += long(rows.size());
-      LogRow row{ck.iterations,
-                 epoch + 1,
-                 ck.images,
-                 loss_value,
-                 logits.argmax(1).eq(y).to(torch::kFloat64).mean().item<double>(),
-                 false,
-                 0,
-                 0,
-                 c.learning_rate};
+      ck.images += long(n);
+      session_images += long(n);
+      LogRow row{ck.iterations, epoch + 1, ck.images, loss_value,     double(correct) / double(n),
+                 false,         0,         0,         c.learning_rate};
       const bool last = epoch == c.epochs - 1 && it == per_epoch - 1;
       if (ck.iterations % validate_every == 0 || last) {
-        const ValStats v = validate(net, val, class_weights, c);
+        const ValStats v = validate(net, val, class_weights, c, comm, ck.iterations);
         row.has_val = true, row.val_loss = v.loss, row.val_accuracy = v.accuracy;
         if (v.loss < ck.best_val_loss) {
           ck.best_val_loss = v.loss, ck.best_val_accuracy = v.accuracy,
           ck.best_iteration = ck.iterations;
-          model::save_weights(net, best_path);
+          if (writer) model::save_weights(net, best_path);
         }
       }
       log.push_back(row);
-      progress.tick(long(rows.size()),
+      progress.tick(long(n),
                     fmt::format("epoch {}/{} loss {:.3f}", epoch + 1, c.epochs, loss_value));
 
       const bool epoch_end = it == per_epoch - 1;
       if (epoch_end || (c.checkpoint_every > 0 && ck.iterations % c.checkpoint_every == 0)) {
         ck.epoch = epoch_end ? epoch + 1 : epoch;
         ck.iteration_in_epoch = epoch_end ? 0 : it + 1;
-        save_checkpoint(net, opt, ck, log, ck_dir);
-        write_file_atomic(log_path, log_csv(log));
-      } else if (ck.iterations % 10 == 0) {
+        if (writer) {
+          save_checkpoint(net, opt, ck, log, ck_dir);
+          write_file_atomic(log_path, log_csv(log));
+        }
+      } else if (writer && ck.iterations % 10 == 0) {
         write_file_atomic(log_path, log_csv(log));
       }
     }
   }
   progress.done(
       fmt::format("best val loss {:.3f} at iteration {}", ck.best_val_loss, ck.best_iteration));
-  write_file_atomic(log_path, log_csv(log));
+  if (writer) write_file_atomic(log_path, log_csv(log));
   result.completed = true;
   result.iterations = ck.iterations;
   result.best_iteration = ck.best_iteration;
@@ -408,6 +502,7 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
   result.best_val_accuracy = ck.best_val_accuracy;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   result.images_per_second = result.seconds > 0 ? double(session_images) / result.seconds : 0;
+  result.communication_seconds = communication_seconds;
   return result;
 }
 
@@ -419,7 +514,7 @@ bool has_checkpoint(const fs::path& out_dir, io::Sequence sequence) {
 std::vector<double> predict_items(const fs::path& weights, const std::string& variant,
                                   const prep::SliceStore& store, io::Sequence seq,
                                   const std::vector<int64_t>& items, int batch_size,
-                                  bool show_progress) {
+                                  bool show_progress, const std::string& device) {
   const model::GoogLeNetOptions o = model::read_weights_options(weights);
   if (o.variant != model::parse_variant(variant) || o.num_classes != 2)
     throw_bad_input(weights.string(),
@@ -428,6 +523,7 @@ std::vector<double> predict_items(const fs::path& weights, const std::string& va
                     "use the weights of a gliomagrade model bundle");
   model::GoogLeNet net(o);
   model::load_weights(net, weights);
+  net->to(model::resolve_device(device));
   net->to_memory_format(torch::MemoryFormat::ChannelsLast);  // with channels-last input: 2x faster
   const Images im = load_images(store, seq, items);
   Progress progress(fmt::format("predict {:<5}", io::sequence_name(seq)), im.count(), "img",
@@ -435,7 +531,7 @@ std::vector<double> predict_items(const fs::path& weights, const std::string& va
   const auto logits = model::batched_logits(net, im.pixels.data(), im.count(), im.size, batch_size,
                                             true, [&](int64_t count) { progress.tick(count); });
   progress.done();
-  const auto prob = model::hgg_probability(logits).to(torch::kFloat64).contiguous();
+  const auto prob = model::hgg_probability(logits).to(torch::kFloat64).cpu().contiguous();
   return std::vector<double>(prob.data_ptr<double>(), prob.data_ptr<double>() + prob.numel());
 }
 
