@@ -201,7 +201,29 @@ def count_flops(arch):
     return kinds
 
 
-def measure(arch, impl, mode, threads, batch, min_time, min_iters, layout, weights):
+def profile_steps(step, steps=2):
+    """Self time per operator over `steps` steps under the autograd profiler, convolutions keyed
+    by kernel size like bench_model --profile -> {"wall_ms": per step, "rows": [(key, ms/step)]}."""
+    import torch
+
+    with torch.autograd.profiler.profile(record_shapes=True) as prof:
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        wall = time.perf_counter() - start
+    rows = {}
+    for e in prof.key_averages(group_by_input_shape=True):
+        key = e.key
+        if "conv" in key:
+            w = 2 if "backward" in key else 1
+            shapes = e.input_shapes or []
+            if len(shapes) > w and len(shapes[w]) == 4:
+                key += f" [{shapes[w][2]}x{shapes[w][3]}]"
+        rows[key] = rows.get(key, 0.0) + e.self_cpu_time_total / 1e3 / steps
+    return {"wall_ms": 1e3 * wall / steps, "rows": sorted(rows.items(), key=lambda r: -r[1])}
+
+
+def measure(arch, impl, mode, threads, batch, min_time, min_iters, layout, weights, profile=False):
     """Runs one measurement in this process; returns a dict of results."""
     import torch
 
@@ -238,6 +260,8 @@ def measure(arch, impl, mode, threads, batch, min_time, min_iters, layout, weigh
     step()  # warm-up: oneDNN primitive creation, allocator (and the JIT's profiling runs)
     if impl == "frozen":
         step()
+    if profile:
+        return profile_steps(step)
     iters, start, cpu_start = 0, time.perf_counter(), time.process_time()
     while True:
         step()
@@ -346,6 +370,7 @@ def main():
     p.add_argument("--arch", default="torchvision", help=argparse.SUPPRESS)
     p.add_argument("--impl", default="eager", help=argparse.SUPPRESS)
     p.add_argument("--layout", default="nchw", help=argparse.SUPPRESS)
+    p.add_argument("--profile-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
 
     if args.flops:
@@ -356,7 +381,8 @@ def main():
         return
     if args.child:
         print(json.dumps(measure(args.arch, args.impl, args.child, args.threads, args.batch,
-                                 args.min_time, args.min_iters, args.layout, args.weights)))
+                                 args.min_time, args.min_iters, args.layout, args.weights,
+                                 args.profile_child)))
         return
 
     base = [run_child(args, *c) for c in peer_configs(args.archs.split(","), args.layouts.split(","),
