@@ -1,7 +1,8 @@
 // GoogLeNet throughput (Google Benchmark; not a test, never run by CI).
 //
-// For both variants at batch 32, 224x224: inference (eval, NoGradGuard, forward) and training
-// (train mode, forward + cross-entropy + backward + SGD momentum step), in four numeric setups:
+// For both variants at batch 32 (--batch), 224x224: inference (eval, NoGradGuard, forward) and
+// training (train mode, forward + cross-entropy + backward + SGD momentum step), in four numeric
+// setups:
 //   nchw             fp32, contiguous NCHW tensors
 //   channels_last    fp32, input and every 4-D parameter in channels-last memory format
 //   cl_bf16_autocast channels-last, forward under CPU autocast to bfloat16 (fp32 weights)
@@ -12,10 +13,12 @@
 // Before the benchmarks it prints the bf16-vs-fp32 parity on the shared fixture inputs and
 // whether the CPU has native bf16 (avx512_bf16, amx_bf16).
 //
-//   bench_model [--threads=N] [--iters_infer=N] [--iters_train=N] [--shared=DIR]
+//   bench_model [--threads=N] [--batch=N] [--iters_infer=N] [--iters_train=N] [--shared=DIR]
 //               [--profile=VARIANT/MODE/SETUP] [Google Benchmark flags]
-// --profile runs that configuration under the autograd profiler and prints the operators with
-// the most self time instead of benchmarking. See bench/README.md for the full commands.
+// --batch sets the mini-batch (default 32; `train` uses 10). --profile runs that configuration
+// under the autograd profiler and prints every operator's self time instead of benchmarking;
+// convolutions are split by kernel size ("aten::mkldnn_convolution [3x3]").
+// See bench/README.md for the full commands.
 #include <ATen/autocast_mode.h>
 #include <benchmark/benchmark.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -24,6 +27,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -69,10 +73,10 @@ struct Flags {
   int threads = 0;  // 0: libtorch's default
   int iters_infer = 6, iters_train = 3;
   fs::path shared;
+  int64_t batch = 32;
   std::string profile;
 };
 Flags g_flags;
-constexpr int64_t kBatch = 32;
 
 // --- memory --------------------------------------------------------------------------------
 
@@ -166,8 +170,8 @@ Workload make_workload(Variant v, Mode mode, Setup setup) {
   w.setup = setup;
   w.net = make_net(v);
   torch::Generator gen = at::detail::createCPUGenerator(7);
-  w.x = torch::rand({kBatch, 3, 224, 224}, gen) * 4 - 2;
-  w.labels = torch::randint(0, 1000, {kBatch}, gen, torch::kLong);
+  w.x = torch::rand({g_flags.batch, 3, 224, 224}, gen) * 4 - 2;
+  w.labels = torch::randint(0, 1000, {g_flags.batch}, gen, torch::kLong);
   if (setup != Setup::kNchw) {
     to_channels_last(w.net);
     w.x = w.x.contiguous(torch::MemoryFormat::ChannelsLast);
@@ -195,11 +199,11 @@ void run_benchmark(benchmark::State& state, Variant v, Mode mode, Setup setup) {
   const bool peak_ok = reset_peak_rss();
   const double cpu_start = process_cpu_seconds();
   for (auto _ : state) w.step(mode);
-  state.SetItemsProcessed(state.iterations() * kBatch);
+  state.SetItemsProcessed(state.iterations() * g_flags.batch);
   // Images per second of CPU time used by all threads: on a machine shared with other work this
   // stays meaningful when wall-clock rates do not (at --threads=1 it is the single-core rate).
   state.counters["images_per_cpu_s"] =
-      static_cast<double>(state.iterations() * kBatch) / (process_cpu_seconds() - cpu_start);
+      static_cast<double>(state.iterations() * g_flags.batch) / (process_cpu_seconds() - cpu_start);
   state.counters["peak_rss_mb"] = peak_rss_mb();
   if (!peak_ok) state.SetLabel("peak_rss_mb is the process peak (clear_refs not allowed)");
 }
@@ -297,6 +301,18 @@ std::string cpu_flag_report() {
 
 // --- profile -------------------------------------------------------------------------------
 
+// An operator's name, with the kernel size for convolutions (the weight is the second input
+// of a forward convolution, the third of a backward one) so that 1x1 and 3x3/5x5 separate.
+std::string event_key(const torch::autograd::profiler::LegacyEvent& e) {
+  std::string name = e.name();
+  if (name.find("conv") == std::string::npos) return name;  // also _slow_conv2d (1x1, cl)
+  const auto shapes = e.shapes();
+  const size_t w = name.find("backward") != std::string::npos ? 2 : 1;
+  if (shapes.size() > w && shapes[w].size() == 4)
+    name += " [" + std::to_string(shapes[w][2]) + "x" + std::to_string(shapes[w][3]) + "]";
+  return name;
+}
+
 // Self time per operator (legacy autograd profiler events, push/pop paired per thread).
 void profile(const std::string& spec) {
   std::stringstream ss(spec);
@@ -312,9 +328,12 @@ void profile(const std::string& spec) {
   Workload w = make_workload(v, mode, setup);
   w.step(mode);
   using namespace torch::autograd::profiler;
-  enableProfilerLegacy(ProfilerConfig(ProfilerState::CPU));
+  enableProfilerLegacy(ProfilerConfig(ProfilerState::CPU, /*report_input_shapes=*/true));
   const int steps = 2;
+  const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < steps; ++i) w.step(mode);
+  const double wall_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
   const thread_event_lists lists = disableProfilerLegacy();
 
   std::map<std::string, std::pair<double, long>> self_us;  // name -> (self us, calls)
@@ -328,7 +347,7 @@ void profile(const std::string& spec) {
         const auto [push, children] = stack.back();
         stack.pop_back();
         const double dur = push->cpuElapsedUs(e);
-        auto& slot = self_us[push->name()];
+        auto& slot = self_us[event_key(*push)];
         slot.first += dur - children;
         slot.second += 1;
         if (stack.empty())
@@ -342,11 +361,15 @@ void profile(const std::string& spec) {
   std::sort(rows.begin(), rows.end(),
             [](auto& a, auto& b) { return a.second.first > b.second.first; });
   std::printf("profile %s, %d steps of batch %ld: %.0f ms in profiled ops\n", spec.c_str(), steps,
-              static_cast<long>(kBatch), total_us / 1e3);
+              static_cast<long>(g_flags.batch), total_us / 1e3);
+  // Work outside any dispatched operator (e.g. a kernel called directly from C++) is only in
+  // the wall time: print it as its own row so that the shares add up to the step.
+  std::printf("%.0f ms/step wall, of which %.1f ms/step outside profiled operators\n",
+              wall_us / 1e3 / steps, (wall_us - total_us) / 1e3 / steps);
   std::printf("%-52s %10s %7s %6s\n", "operator (self time)", "ms/step", "share", "calls");
-  for (size_t i = 0; i < std::min<size_t>(rows.size(), 25); ++i) {
+  for (size_t i = 0; i < rows.size(); ++i) {
     const auto& [name, t] = rows[i];
-    std::printf("%-52.52s %10.1f %6.1f%% %6ld\n", name.c_str(), t.first / 1e3 / steps,
+    std::printf("%-52s %10.1f %6.1f%% %6ld\n", name.c_str(), t.first / 1e3 / steps,
                 100.0 * t.first / total_us, t.second / steps);
   }
 }
@@ -373,6 +396,8 @@ int main(int argc, char** argv) {
       g_flags.iters_infer = std::stoi(value);
     else if (take_flag(arg, "iters_train", &value))
       g_flags.iters_train = std::stoi(value);
+    else if (take_flag(arg, "batch", &value))
+      g_flags.batch = std::stoll(value);
     else if (take_flag(arg, "shared", &value))
       g_flags.shared = value;
     else if (take_flag(arg, "profile", &value))
@@ -394,6 +419,7 @@ int main(int argc, char** argv) {
   std::printf("threads: %d\n", torch::get_num_threads());
   benchmark::AddCustomContext("cpu_bf16_flags", cpu_flag_report());
   benchmark::AddCustomContext("torch_threads", std::to_string(torch::get_num_threads()));
+  benchmark::AddCustomContext("batch", std::to_string(g_flags.batch));
   for (Variant v : {Variant::kBvlc, Variant::kTorchvision}) print_parity(v);
   std::fflush(stdout);
 
