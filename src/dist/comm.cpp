@@ -197,15 +197,33 @@ std::unique_ptr<Communicator> Communicator::connect(const WorldConfig& world,
                     "start all WORLD_SIZE ranks with the same MASTER_ADDR and MASTER_PORT, or "
                     "raise --dist-timeout");
   }
-  for (int r = 0; r < world.world_size; ++r) {
-    const std::string theirs = text(store.get(keys[size_t(r)]));
-    if (theirs != config_hash)
-      throw_bad_input("",
-                      fmt::format("rank {} was started with other options than rank {} (options "
-                                  "hash {} vs {})",
-                                  r, world.rank, theirs.substr(0, 12), config_hash.substr(0, 12)),
-                      "start every rank with the same command line and files");
+  std::string mismatch;
+  try {
+    for (int r = 0; r < world.world_size && mismatch.empty(); ++r) {
+      const std::string theirs = text(store.get(keys[size_t(r)]));
+      if (theirs != config_hash)
+        mismatch = fmt::format(
+            "rank {} was started with other options than rank {} (options "
+            "hash {} vs {})",
+            r, world.rank, theirs.substr(0, 12), config_hash.substr(0, 12));
+    }
+    // Rank 0 hosts the store: it leaves (on a mismatch, say) only once every rank has read the
+    // options, else they would lose the store mid-read ("Broken pipe").
+    store.add("checked", 1);
+    if (o.isServer) {
+      const auto deadline = std::chrono::steady_clock::now() + timeout;
+      while (store.add("checked", 0) < world.world_size &&
+             std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  } catch (const std::exception& e) {
+    throw_bad_input("",
+                    fmt::format("rank {} lost the rendezvous store at {}: {}", world.rank,
+                                impl->where(), first_line(e.what())),
+                    "rank 0, which hosts it, stopped: see its error");
   }
+  if (!mismatch.empty())
+    throw_bad_input("", mismatch, "start every rank with the same command line and files");
   try {
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     options->devices.push_back(gloo_device(world.master_addr));
