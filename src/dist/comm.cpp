@@ -309,8 +309,12 @@ void unflatten(const torch::Tensor& flat, const std::vector<torch::Tensor>& ts) 
 
 }  // namespace
 
-void all_reduce_sum(Communicator& comm, const std::vector<torch::Tensor>& tensors,
-                    const std::string& what) {
+namespace {
+
+// Runs `collective` on the tensors flattened into ~25 MB buckets, then copies the results back.
+template <typename Collective>
+void bucketed(Communicator& comm, const std::vector<torch::Tensor>& tensors,
+              const std::string& what, Collective collective) {
   auto& m = comm.impl();
   if (!m.group) throw Error(ExitCode::kRuntime, "", what + ": the process group is closed");
   torch::NoGradGuard no_grad;  // parameters are leaves that require grad: copy into them quietly
@@ -321,7 +325,7 @@ void all_reduce_sum(Communicator& comm, const std::vector<torch::Tensor>& tensor
     for (const auto& g : groups) {
       flats.push_back(flatten(g));
       std::vector<torch::Tensor> one{flats.back()};
-      works.push_back(m.group->allreduce(one));
+      works.push_back(collective(*m.group, one));
     }
   } catch (const std::exception& e) {
     m.fail(what, e);
@@ -330,25 +334,18 @@ void all_reduce_sum(Communicator& comm, const std::vector<torch::Tensor>& tensor
   for (size_t i = 0; i < groups.size(); ++i) unflatten(flats[i], groups[i]);
 }
 
+}  // namespace
+
+void all_reduce_sum(Communicator& comm, const std::vector<torch::Tensor>& tensors,
+                    const std::string& what) {
+  bucketed(comm, tensors, what,
+           [](c10d::ProcessGroupGloo& g, std::vector<torch::Tensor>& t) { return g.allreduce(t); });
+}
+
 void broadcast_from_rank0(Communicator& comm, const std::vector<torch::Tensor>& tensors,
                           const std::string& what) {
-  auto& m = comm.impl();
-  if (!m.group) throw Error(ExitCode::kRuntime, "", what + ": the process group is closed");
-  torch::NoGradGuard no_grad;  // parameters are leaves that require grad: copy into them quietly
-  const auto groups = buckets(tensors);
-  std::vector<torch::Tensor> flats;
-  std::vector<c10::intrusive_ptr<c10d::Work>> works;
-  try {
-    for (const auto& g : groups) {
-      flats.push_back(flatten(g));
-      std::vector<torch::Tensor> one{flats.back()};
-      works.push_back(m.group->broadcast(one));
-    }
-  } catch (const std::exception& e) {
-    m.fail(what, e);
-  }
-  m.wait_all(works, what);
-  for (size_t i = 0; i < groups.size(); ++i) unflatten(flats[i], groups[i]);
+  bucketed(comm, tensors, what,
+           [](c10d::ProcessGroupGloo& g, std::vector<torch::Tensor>& t) { return g.broadcast(t); });
 }
 
 }  // namespace gg::dist

@@ -58,7 +58,7 @@ torch::Device resolve_device(const std::string& spec) {
     throw_bad_input("",
                     "--device " + spec +
                         (at::hasCUDA() ? ": this libtorch has CUDA but sees no GPU"
-                                          : ": this gliomagrade's libtorch was built without CUDA"),
+                                       : ": this gliomagrade's libtorch was built without CUDA"),
                     fix);
   if (index >= int(torch::cuda::device_count()))
     throw_bad_input("", "--device " + spec + ": only " +

@@ -27,22 +27,32 @@ namespace {
 using Image = itk::Image<float, 3>;
 using Versor = itk::VersorRigid3DTransform<double>;
 
-Image::Pointer to_itk(const io::Volume& v) {
-  auto image = Image::New();
+// A Volume's grid in ITK's types.
+struct ItkGrid {
   Image::SizeType size;
   Image::SpacingType spacing;
   Image::PointType origin;
   Image::DirectionType direction;
+};
+
+ItkGrid itk_grid(const io::Volume& v) {
+  ItkGrid g;
   for (unsigned i = 0; i < 3; ++i) {
-    size[i] = static_cast<itk::SizeValueType>(v.size[i]);
-    spacing[i] = v.spacing_mm[i];
-    origin[i] = v.origin_mm[i];
-    for (unsigned c = 0; c < 3; ++c) direction(i, c) = v.direction[i * 3 + c];
+    g.size[i] = static_cast<itk::SizeValueType>(v.size[i]);
+    g.spacing[i] = v.spacing_mm[i];
+    g.origin[i] = v.origin_mm[i];
+    for (unsigned c = 0; c < 3; ++c) g.direction(i, c) = v.direction[i * 3 + c];
   }
-  image->SetRegions(Image::RegionType(size));
-  image->SetSpacing(spacing);
-  image->SetOrigin(origin);
-  image->SetDirection(direction);
+  return g;
+}
+
+Image::Pointer to_itk(const io::Volume& v) {
+  auto image = Image::New();
+  const ItkGrid g = itk_grid(v);
+  image->SetRegions(Image::RegionType(g.size));
+  image->SetSpacing(g.spacing);
+  image->SetOrigin(g.origin);
+  image->SetDirection(g.direction);
   image->Allocate();
   std::copy(v.voxels.begin(), v.voxels.end(), image->GetBufferPointer());
   return image;
@@ -226,20 +236,11 @@ io::Volume resample_rigid(const io::Volume& moving, const io::Volume& grid,
     resampler->SetInterpolator(itk::NearestNeighborInterpolateImageFunction<Image, double>::New());
   else
     resampler->SetInterpolator(itk::LinearInterpolateImageFunction<Image, double>::New());
-  Image::SizeType size;
-  Image::SpacingType spacing;
-  Image::PointType origin;
-  Image::DirectionType direction;
-  for (unsigned i = 0; i < 3; ++i) {
-    size[i] = static_cast<itk::SizeValueType>(grid.size[i]);
-    spacing[i] = grid.spacing_mm[i];
-    origin[i] = grid.origin_mm[i];
-    for (unsigned c = 0; c < 3; ++c) direction(i, c) = grid.direction[i * 3 + c];
-  }
-  resampler->SetSize(size);
-  resampler->SetOutputSpacing(spacing);
-  resampler->SetOutputOrigin(origin);
-  resampler->SetOutputDirection(direction);
+  const ItkGrid g = itk_grid(grid);
+  resampler->SetSize(g.size);
+  resampler->SetOutputSpacing(g.spacing);
+  resampler->SetOutputOrigin(g.origin);
+  resampler->SetOutputDirection(g.direction);
   resampler->SetDefaultPixelValue(0);
   resampler->Update();
   io::Volume out;
