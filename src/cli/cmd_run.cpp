@@ -16,9 +16,48 @@ struct RunArgs {
   std::string split = "patient";
   std::vector<int> synth_size{240, 240, 155};
   TrainOptionStrings strings;
+  bool list_tasks = false;
 };
 
+// The command line of one training task: ours with --threads and --jobs replaced, plus --task.
+protocol::TaskCommand task_command() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  const std::vector<std::string> given = global_options().argv;
+  return [self, given](int task, int threads) {
+    std::vector<std::string> argv{self.string(), "--threads", std::to_string(threads)};
+    for (size_t i = 1; i < given.size(); ++i) {
+      const std::string& a = given[i];
+      if (a == "--threads" || a == "--jobs" || a == "-j") {
+        ++i;  // and its value
+        continue;
+      }
+      if (a.rfind("--threads=", 0) == 0 || a.rfind("--jobs=", 0) == 0) continue;
+      argv.push_back(a);
+    }
+    argv.insert(argv.end(), {"--task", std::to_string(task)});
+    return argv;
+  };
+}
+
+void print_tasks(const protocol::RunOptions& o, const fs::path& out) {
+  const auto tasks = protocol::training_tasks(o, out);
+  fmt::print(
+      "# {} trainings: start each with --task N (e.g. a Slurm array 1-{}), then gather "
+      "with --resume\n",
+      tasks.size(), tasks.size());
+  for (const auto& t : tasks)
+    fmt::print("{}\t{}\t{}\n", t.number, protocol::task_label(t), t.bundle.string());
+}
+
 void print_end(const protocol::RunSummary& s, const fs::path& out, bool synthetic) {
+  if (s.task > 0) {
+    fmt::print(
+        "{} task {}: the run's other trainings and its scoring are done by `run --resume` "
+        "with the same options\n",
+        s.completed ? "trained" : "stopped as asked (--stop-after) in", s.task);
+    return;
+  }
   if (!s.completed) {
     fmt::print("stopped as asked (--stop-after); continue with --resume\n");
     return;
@@ -55,6 +94,16 @@ void add_run(CLI::App& app) {
   c->add_flag("--resume", a->options.resume,
               "Continue an interrupted run in --out (same options; finished trainings and folds "
               "are reused)");
+  c->add_option("-j,--jobs", a->options.jobs,
+                "Train N models at once, each in its own process with 1/N of the threads "
+                "(their output: OUT/logs/tasks/)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--task", a->options.task,
+                "Train only training N of the run (see --tasks) into --out, and stop; several "
+                "processes may share --out (e.g. a Slurm array), --resume then gathers them")
+      ->check(CLI::PositiveNumber);
+  c->add_flag("--tasks", a->list_tasks, "List the run's trainings (for --task) and exit");
   add_train_options(c, a->options.train, a->strings);
   c->footer(
       "run defaults to 3 epochs with the stem and inception-3 frozen (--freeze 2) so the built-in\n"
@@ -63,6 +112,12 @@ void add_run(CLI::App& app) {
       "With --folds K, out/cv/r<R>/fold<F>/ holds each fold's split, models and predictions;\n"
       "out/predictions.csv pools the out-of-fold predictions (repeat and fold columns) and\n"
       "metrics.json / table.md / report.html give pooled, per-fold and mean ± SD figures.\n"
+      "The 3 sequence models (x K folds x R repetitions) are independent trainings: --jobs N\n"
+      "trains N at once on one machine; --task N trains one (list them with --tasks), so a\n"
+      "cluster can train each as its own job into one --out, and `run --resume` with the same\n"
+      "options gathers them and scores. Slurm: sbatch --array=1-15 --wrap 'gliomagrade run DATA\n"
+      "--folds 5 --out cv5 --task $SLURM_ARRAY_TASK_ID', then gliomagrade run DATA --folds 5\n"
+      "--out cv5 --resume.\n"
       "Examples:\n"
       "  gliomagrade run --out results                      synthetic demo\n"
       "  gliomagrade run /data/MICCAI_BraTS_2019_Data_Training --out brats19 --epochs 6 --freeze "
@@ -78,6 +133,9 @@ void add_run(CLI::App& app) {
     a->options.show_progress = !global_options().quiet;
     a->options.split_by = data::parse_split_by(a->split);
     finish_cohort_options(a->options.cohort, a->synth_size, a->options.train.seed);
+    if (a->list_tasks) return print_tasks(a->options, a->out);
+    a->options.total_threads = global_options().threads;
+    a->options.task_command = task_command();
     const auto summary = protocol::run(a->options, a->out);
     print_end(summary, a->out, a->options.cohort.data.empty());
   });

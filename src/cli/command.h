@@ -1,7 +1,7 @@
 // The command registry. Each cli/cmd_<name>.cpp declares its subcommand and registers it:
 //
-//   namespace { void add_synth(CLI::App& app) { auto* c = app.add_subcommand("synth", "..."); ... } }
-//   GG_REGISTER_COMMAND(synth, 10, add_synth);
+//   namespace { void add_synth(CLI::App& app) { auto* c = app.add_subcommand("synth", "..."); ... }
+//   } GG_REGISTER_COMMAND(synth, 10, add_synth);
 //
 // `order` sets the position in `gliomagrade --help` (pipeline order). Callbacks throw gg::Error
 // on failure; only main() catches.
@@ -32,8 +32,9 @@ struct CommandRegistration {
 // Options every command shares, set by main() before the callback runs.
 struct GlobalOptions {
   bool verbose = false;
-  bool quiet = false;   // no progress lines
-  int threads = 0;      // 0: all cores
+  bool quiet = false;             // no progress lines
+  int threads = 0;                // 0: all cores
+  std::vector<std::string> argv;  // the command line as given (run --jobs restarts itself)
 };
 GlobalOptions& global_options();
 

@@ -1,9 +1,12 @@
 #include "common/files.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -18,6 +21,23 @@ std::string unique_suffix() {
   static const unsigned salt = std::random_device{}();
   return std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
          std::to_string(salt % 100000);
+}
+
+FileLock::FileLock(const fs::path& path, Wait wait) {
+  std::error_code ec;
+  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0)
+    throw_runtime(path.string(), "cannot create the lock file",
+                  "check the directory exists and is writable");
+  int rc;
+  do rc = ::flock(fd_, LOCK_EX | (wait == Wait::kNo ? LOCK_NB : 0));
+  while (rc != 0 && errno == EINTR);
+  held_ = rc == 0;
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the lock
 }
 
 void write_file_atomic(const fs::path& path, std::string_view bytes) {

@@ -45,6 +45,27 @@ class StagingDir {
 // holding `marker`, i.e. written by us before. Otherwise throws kBadInput naming dir.
 void check_output_dir(const fs::path& dir, const std::string& marker);
 
+// An advisory lock (flock) on `path`, created if absent, held until destruction: it keeps
+// processes that share a results directory (run --jobs, separately started --task trainings)
+// from preparing the same store or training the same model at once. Released by the kernel when
+// the process dies, so a killed process never leaves a stale lock. Locks are per open file:
+// two FileLocks on one path conflict in one process too.
+class FileLock {
+ public:
+  enum class Wait { kNo, kYes };
+  // kNo: held() tells whether the lock was free; kYes: blocks until it is. Throws kRuntime
+  // naming the path if the lock file cannot be created.
+  FileLock(const fs::path& path, Wait wait);
+  ~FileLock();
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  int fd_ = -1;
+  bool held_ = false;
+};
+
 // SHA-256 as lower-case hex.
 std::string sha256_hex(std::string_view bytes);
 std::string sha256_file(const fs::path& path);  // streams; throws kBadInput if unreadable

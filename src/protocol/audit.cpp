@@ -172,8 +172,9 @@ AuditSummary audit(const AuditOptions& o, const fs::path& out) {
     clock.start(fmt::format("({}) {}", p.letter, p.name));
     Outcome& oc = outcomes[p.key];
     if (!p.image_split && o.folds > 0) {
-      const auto cv = detail::cross_validate(s, o.folds, 1, o.split_seed, o.train, dir, o.resume,
-                                             o.show_progress, fmt::format("({}) ", p.letter));
+      const auto cv =
+          detail::cross_validate(s, o.folds, 1, o.split_seed, o.train, dir, o.resume, o.resume,
+                                 o.show_progress, fmt::format("({}) ", p.letter));
       clock.stop();
       if (!cv.completed) {
         summary.stages = clock.times();

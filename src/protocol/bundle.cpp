@@ -11,7 +11,7 @@
 #include "common/files.h"
 #include "dist/dist.h"
 #include "explain/explain.h"
-#include "protocol/protocol.h"
+#include "protocol/internal.h"
 #include "report/report.h"
 
 namespace gg::protocol {
@@ -108,6 +108,7 @@ std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store,
   for (io::Sequence s : sequences) {
     // An interrupted run may have stopped before this sequence started: start it afresh.
     const bool continue_it = resume && train::has_checkpoint(bundle_dir, s);
+    const auto busy = writer ? detail::lock_training(bundle_dir, s, io::sequence_name(s)) : nullptr;
     results.push_back(
         train::train_sequence(store, split, s, config, bundle_dir, continue_it, comm));
     const auto& r = results.back();

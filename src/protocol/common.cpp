@@ -84,6 +84,13 @@ prep::SliceStore prepare_store(const std::vector<io::Case>& cases, const CohortO
 CohortAndStore cohort_and_store(const CohortOptions& o, const fs::path& out, bool show_progress,
                                 StageClock& clock) {
   CohortAndStore c;
+  fs::create_directories(out);
+  FileLock busy(out / ".prepare.lock", FileLock::Wait::kNo);
+  std::unique_ptr<FileLock> waited;
+  if (!busy.held()) {
+    fmt::print(stderr, "waiting for another gliomagrade process preparing {}\n", out.string());
+    waited = std::make_unique<FileLock>(out / ".prepare.lock", FileLock::Wait::kYes);
+  }
   clock.start(o.data.empty() ? "synth: built-in synthetic cohort" : "cohort");
   c.cases = cohort_cases(o, out, show_progress);
   clock.stop();
@@ -164,10 +171,11 @@ json marker_json(const std::string& command, bool complete, const json& options)
 }  // namespace
 
 void begin_results_dir(const fs::path& out, const std::string& marker, const std::string& command,
-                       const json& options, bool resume) {
+                       const json& options, Begin how) {
   check_output_dir(out, marker);
   const fs::path file = out / marker;
-  if (resume) {
+  const bool check = how == Begin::kResume || (how == Begin::kJoin && fs::exists(file));
+  if (check) {
     if (!fs::exists(file))
       throw_bad_input(
           out.string(), "nothing to resume here: no " + marker,
@@ -182,8 +190,21 @@ void begin_results_dir(const fs::path& out, const std::string& marker, const std
                       "resume with the options the run started with, or start afresh in a new "
                       "--out");
   }
+  if (how == Begin::kJoin && check) return;  // the run's record stands as its starter wrote it
   fs::create_directories(out);
   write_file_atomic(file, marker_json(command, false, options).dump(2) + "\n");
+}
+
+std::unique_ptr<FileLock> lock_training(const fs::path& bundle, io::Sequence sequence,
+                                        const std::string& label) {
+  const fs::path path =
+      bundle / "checkpoints" / (std::string(io::sequence_name(sequence)) + ".lock");
+  auto lock = std::make_unique<FileLock>(path, FileLock::Wait::kNo);
+  if (!lock->held())
+    throw_bad_input(path.string(), "the " + label + " model is being trained by another process",
+                    "wait for it to finish (run --jobs, or a --task started elsewhere), or stop "
+                    "it; its checkpoint is then continued with --resume");
+  return lock;
 }
 
 void finish_results_dir(const fs::path& out, const std::string& marker, const std::string& command,

@@ -15,15 +15,24 @@ std::string cv_protocol_name(int folds, int repeats) {
       repeats > 1 ? " per repetition" : "");
 }
 
+std::vector<data::Split> cv_folds(const std::vector<data::ItemKey>& keys, int folds, int r,
+                                  uint64_t seed) {
+  // Repetition r deals the folds with seed + r: the same fold assignment on every machine.
+  return data::make_kfold(keys, folds, seed + uint64_t(r));
+}
+
+fs::path cv_fold_dir(const fs::path& dir, int r, int f) {
+  return dir / "cv" / fmt::format("r{}", r + 1) / fmt::format("fold{}", f + 1);
+}
+
 CvOutcome cross_validate(const prep::SliceStore& store, int folds, int repeats, uint64_t seed,
                          const train::TrainConfig& config, const fs::path& dir, bool resume,
-                         bool show_progress, const std::string& label) {
+                         bool continue_trainings, bool show_progress, const std::string& label) {
   const auto keys = data::item_keys(store);
   CvOutcome out;
   for (int r = 0; r < repeats; ++r) {
-    // Repetition r deals the folds with seed + r: the same fold assignment on every machine.
-    out.splits.push_back(data::make_kfold(keys, folds, seed + uint64_t(r)));
-    const fs::path repeat_dir = dir / "cv" / fmt::format("r{}", r + 1);
+    out.splits.push_back(cv_folds(keys, folds, r, seed));
+    const fs::path repeat_dir = cv_fold_dir(dir, r, 0).parent_path();
     data::save_folds(out.splits.back(), keys, repeat_dir / "folds.csv");
     std::vector<eval::SlicePrediction> pooled;
     out.per_fold.emplace_back();
@@ -32,7 +41,7 @@ CvOutcome cross_validate(const prep::SliceStore& store, int folds, int repeats, 
     for (int f = 0; f < folds; ++f) {
       const auto t0 = std::chrono::steady_clock::now();
       const data::Split& split = out.splits[size_t(r)][size_t(f)];
-      const fs::path fold_dir = repeat_dir / fmt::format("fold{}", f + 1);
+      const fs::path fold_dir = cv_fold_dir(dir, r, f);
       const fs::path bundle = fold_dir / "model";
       const fs::path predictions = fold_dir / "predictions.csv";
       out.bundles.back().push_back(bundle);
@@ -46,7 +55,7 @@ CvOutcome cross_validate(const prep::SliceStore& store, int folds, int repeats, 
         fs::create_directories(bundle);
         const auto results =
             train_bundle(store, split, {io::Sequence::kT1, io::Sequence::kT2, io::Sequence::kFlair},
-                         config, bundle, resume);
+                         config, bundle, continue_trainings);
         if (!results.empty() && !results.back().completed) return out;  // stopped as asked
         rows = predict_part(bundle, store, split, data::Part::kTest, show_progress);
         for (auto& row : rows) row.repeat = r + 1, row.fold = f + 1;

@@ -2,10 +2,12 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "common/files.h"
 #include "protocol/protocol.h"
 
 namespace gg::protocol::detail {
@@ -36,7 +38,8 @@ std::vector<io::Case> cohort_cases(const CohortOptions& options, const fs::path&
                                    bool show_progress);
 // One key per patient (rank 0), to check a split can be made before anything is written.
 std::vector<data::ItemKey> patient_keys(const std::vector<io::Case>& cases);
-// cohort_cases then prepare_store into out/store, each a stage of `clock`.
+// cohort_cases then prepare_store into out/store, each a stage of `clock`; under out/.prepare.lock,
+// so that processes sharing `out` (run --jobs, --task) prepare it once and wait for each other.
 struct CohortAndStore {
   std::vector<io::Case> cases;
   prep::SliceStore store;
@@ -55,8 +58,22 @@ nlohmann::json cohort_options_json(const CohortOptions& options);
 // Writes <out>/<marker> {"command", "complete": false, "options"} before the work starts; with
 // resume, first checks that the marker exists and that its options equal `options`, naming the
 // first option that differs (training "epochs" may grow on resume, as train --resume allows).
+// kJoin (a process that trains one task of a run others may be running): the marker's options
+// are checked when it exists, and it is written only when it does not.
+enum class Begin { kStart, kResume, kJoin };
 void begin_results_dir(const fs::path& out, const std::string& marker, const std::string& command,
-                       const nlohmann::json& options, bool resume);
+                       const nlohmann::json& options, Begin how);
+inline void begin_results_dir(const fs::path& out, const std::string& marker,
+                              const std::string& command, const nlohmann::json& options,
+                              bool resume) {
+  begin_results_dir(out, marker, command, options, resume ? Begin::kResume : Begin::kStart);
+}
+
+// Held while one process trains `sequence` into `bundle` (checkpoints/<seq>.lock): a second
+// process that would train the same model throws kBadInput, one line, instead of interleaving
+// checkpoints. Only the writing rank of a data-parallel world takes it.
+std::unique_ptr<FileLock> lock_training(const fs::path& bundle, io::Sequence sequence,
+                                        const std::string& label);
 // Writes config.json (the options), provenance.json (versions, store key, per-stage times and
 // memory, plus `extra`'s fields) and marks the results directory complete.
 void finish_results_dir(const fs::path& out, const std::string& marker, const std::string& command,
@@ -65,7 +82,9 @@ void finish_results_dir(const fs::path& out, const std::string& marker, const st
 
 // Patient-level K-fold cross-validation of one store: per repetition r and fold f the models are
 // trained in dir/cv/r<r+1>/fold<f+1>/model on the fold's split (saved beside it) and score the
-// fold's test patients; a fold whose predictions.csv exists is reused on resume.
+// fold's test patients; a fold whose predictions.csv exists is reused on resume. With
+// continue_trainings (resume, or after run --jobs trained them), trainings with a checkpoint
+// continue from it (finished ones are reused).
 struct CvOutcome {
   bool completed = false;
   std::vector<std::vector<data::Split>> splits;         // [repeat][fold]
@@ -77,7 +96,18 @@ struct CvOutcome {
 };
 CvOutcome cross_validate(const prep::SliceStore& store, int folds, int repeats, uint64_t seed,
                          const train::TrainConfig& config, const fs::path& dir, bool resume,
-                         bool show_progress, const std::string& label);
+                         bool continue_trainings, bool show_progress, const std::string& label);
+// The folds of repetition r (0-based) as cross_validate deals them.
+std::vector<data::Split> cv_folds(const std::vector<data::ItemKey>& keys, int folds, int r,
+                                  uint64_t seed);
+fs::path cv_fold_dir(const fs::path& dir, int r, int f);  // dir/cv/r<r+1>/fold<f+1>
+
+// Trains `tasks` in child processes, `jobs` at a time with `threads` compute threads each, their
+// output in log_dir/task_<N>.log; a line per start and end with an estimate of the time left.
+// The first failure stops the others (SIGTERM: they keep their last checkpoint) and is rethrown
+// with the child's exit code (kBadInput for 3), its last line and its log.
+void train_in_processes(const std::vector<TrainingTask>& tasks, int total_tasks, int jobs,
+                        int threads, const TaskCommand& command, const fs::path& log_dir);
 std::string cv_protocol_name(int folds, int repeats);
 
 }  // namespace gg::protocol::detail

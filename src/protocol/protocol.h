@@ -12,6 +12,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,10 @@ struct StageTime {
   double seconds = 0, peak_rss_mib = 0;  // peak resident memory of the process so far
 };
 
+// The argv (argv[0] the executable) of a child process that trains one task of the same run
+// with `threads` compute threads: the command line of `run` with --task and --threads set.
+using TaskCommand = std::function<std::vector<std::string>(int task, int threads)>;
+
 struct RunOptions {
   CohortOptions cohort;
   data::SplitBy split_by = data::SplitBy::kPatient;
@@ -99,12 +104,33 @@ struct RunOptions {
   train::TrainConfig train;
   bool resume = false;
   bool show_progress = true;
+  // Independent trainings (training_tasks) at once, each in a child process started with
+  // task_command and total_threads / jobs compute threads. 1: one after the other, in-process.
+  int jobs = 1;
+  int total_threads = 0;  // 0: all cores
+  TaskCommand task_command;
+  // > 0: train only this task (1-based, training_tasks order) into `out` and return. Several
+  // processes may do so at once (a Slurm array); `run --resume` then gathers them.
+  int task = 0;
 };
+
+// One independent training of a run: one sequence's model of one split (or of one fold of one
+// repetition). Numbered 1.. in the order repetition, fold, sequence (T1, T2, FLAIR).
+struct TrainingTask {
+  int number = 0;
+  int repeat = 0, fold = 0;  // 1-based; 0 on a single split
+  io::Sequence sequence = io::Sequence::kT1;
+  fs::path bundle;  // the model bundle directory it trains into
+};
+std::vector<TrainingTask> training_tasks(const RunOptions& options, const fs::path& out);
+// "T1" on a single split, "repetition 1, fold 2, T1" in CV.
+std::string task_label(const TrainingTask& task);
 
 struct RunSummary {
   bool completed = false;  // false when training stopped early (stop_after_iterations)
   std::string table_markdown;
   std::vector<StageTime> stages;
+  int task = 0;  // the task trained, when RunOptions::task was set (nothing was scored then)
 };
 
 // `gliomagrade run`. Single split: out/{cohort/, store/, split.csv, model/, predictions.csv,
@@ -113,6 +139,8 @@ struct RunSummary {
 // (predictions.csv with repeat and fold columns, metrics.json with pooled, per-fold and
 // mean ± SD figures, table.md, plots/, report.html). Both write config.json, provenance.json
 // and run.json. Throws kBadInput for the option errors named in cli/cmd_run.cpp's help.
+// With jobs > 1 the trainings run in child processes (their output in out/logs/tasks/); the
+// first that fails stops the others at their last checkpoint and is rethrown, naming its log.
 RunSummary run(const RunOptions& options, const fs::path& out);
 
 struct AuditOptions {

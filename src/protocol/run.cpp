@@ -1,7 +1,9 @@
 // `run`: the whole protocol on one split, or as patient-level K-fold cross-validation.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <thread>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -34,6 +36,18 @@ void check_options(const RunOptions& o, const std::vector<data::ItemKey>& patien
   if (o.repeats < 1) throw_bad_input("", "--repeats must be at least 1");
   if (o.repeats > 1 && o.folds == 0)
     throw_bad_input("", "--repeats repeats a cross-validation", "add --folds K");
+  if (o.jobs < 1) throw_bad_input("", "--jobs must be at least 1, got " + std::to_string(o.jobs));
+  const int tasks = 3 * (o.folds == 0 ? 1 : o.folds * o.repeats);
+  if (o.task < 0 || o.task > tasks)
+    throw_bad_input(
+        "",
+        fmt::format("--task {}: this run has {} trainings, numbered 1 to {}", o.task, tasks, tasks),
+        "list them with --tasks");
+  if (o.task > 0 && o.jobs > 1)
+    throw_bad_input("", "--task trains one model in this process; it cannot take --jobs",
+                    "drop --jobs, or drop --task to train every model --jobs at a time");
+  if (o.jobs > 1 && !o.task_command)
+    throw_runtime("", "run --jobs: no command to start the training processes with");
   // The cohort's own errors (one grade, an unknown grade, K too large for the rarer grade).
   if (o.folds > 0)
     data::make_kfold(patients, o.folds, o.split_seed);
@@ -42,6 +56,47 @@ void check_options(const RunOptions& o, const std::vector<data::ItemKey>& patien
     sp.by = data::SplitBy::kPatient;
     data::make_split(patients, sp);
   }
+}
+
+data::Split single_split(const RunOptions& o, const std::vector<data::ItemKey>& keys) {
+  data::SplitOptions sp;
+  sp.by = o.split_by;
+  sp.seed = o.split_seed;
+  return data::make_split(keys, sp);
+}
+
+// --task N: one training of the run, into the directory that others may share. Nothing is
+// scored: `run --resume` gathers the finished trainings and does that.
+RunSummary train_one_task(const RunOptions& o, const fs::path& out, const json& options) {
+  detail::begin_results_dir(out, "run.json", "run", options, detail::Begin::kJoin);
+  detail::StageClock clock;
+  const auto [cases, store] = detail::cohort_and_store(o.cohort, out, o.show_progress, clock);
+  const auto keys = data::item_keys(store);
+  const TrainingTask task = training_tasks(o, out)[size_t(o.task - 1)];
+  data::Split split;
+  if (task.fold == 0) {
+    split = single_split(o, keys);
+    data::save_split(split, keys, out / "split.csv");
+  } else {
+    split = detail::cv_folds(keys, o.folds, task.repeat - 1, o.split_seed)[size_t(task.fold - 1)];
+    data::save_split(split, keys, task.bundle.parent_path() / "split.csv");
+  }
+  clock.start(fmt::format("train task {}: {}", task.number, task_label(task)));
+  const auto busy = detail::lock_training(task.bundle, task.sequence, task_label(task));
+  const auto r = train::train_sequence(store, split, task.sequence, o.train, task.bundle,
+                                       train::has_checkpoint(task.bundle, task.sequence));
+  clock.stop();
+  if (r.completed)
+    fmt::print(stderr,
+               "  {}: best validation loss {:.4f} (accuracy {:.1f}%) at iteration {}, {:.1f} "
+               "images/s\n",
+               task_label(task), r.best_val_loss, 100 * r.best_val_accuracy, r.best_iteration,
+               r.images_per_second);
+  RunSummary summary;
+  summary.task = task.number;
+  summary.completed = r.completed;
+  summary.stages = clock.times();
+  return summary;
 }
 
 json run_options_json(const RunOptions& o) {
@@ -229,6 +284,7 @@ void write_cv_report(const detail::CvOutcome& cv, int folds, int repeats,
 RunSummary run(const RunOptions& o, const fs::path& out) {
   check_options(o, detail::planned_patients(o.cohort));
   const json options = run_options_json(o);
+  if (o.task > 0) return train_one_task(o, out, options);
   detail::begin_results_dir(out, "run.json", "run", options, o.resume);
   detail::StageClock clock;
   RunSummary summary;
@@ -236,14 +292,37 @@ RunSummary run(const RunOptions& o, const fs::path& out) {
   const auto [cases, store] = detail::cohort_and_store(o.cohort, out, o.show_progress, clock);
   const auto keys = data::item_keys(store);
 
+  // --jobs: every training first, in child processes; the steps below then find them finished.
+  const bool pooled = o.jobs > 1;
+  if (pooled) {
+    const auto all = training_tasks(o, out);
+    std::vector<TrainingTask> todo;
+    for (const auto& t : all) {
+      if (o.resume && t.fold > 0 && fs::exists(t.bundle.parent_path() / "predictions.csv"))
+        continue;  // a fold scored before the interruption
+      if (!o.resume && train::has_checkpoint(t.bundle, t.sequence))
+        throw_bad_input(out.string(), "holds the " + task_label(t) + " training of an earlier run",
+                        "add --resume to continue it, or choose a new --out");
+      todo.push_back(t);
+    }
+    const int cores = o.total_threads > 0 ? o.total_threads
+                                          : int(std::max(1u, std::thread::hardware_concurrency()));
+    clock.start(fmt::format("train: {} models, {} at a time", todo.size(), o.jobs));
+    detail::train_in_processes(todo, int(all.size()), o.jobs, std::max(1, cores / o.jobs),
+                               o.task_command, out / "logs" / "tasks");
+    clock.stop();
+    if (o.train.stop_after_iterations > 0) {  // the trainings stopped as asked
+      summary.stages = clock.times();
+      return summary;
+    }
+  }
+  const bool continue_trainings = o.resume || pooled;
+
   eval::Evaluation headline;
   nlohmann::json training = nlohmann::json::object();
   if (o.folds == 0) {
     clock.start("split");
-    data::SplitOptions sp;
-    sp.by = o.split_by;
-    sp.seed = o.split_seed;
-    const data::Split split = data::make_split(keys, sp);
+    const data::Split split = single_split(o, keys);
     data::save_split(split, keys, out / "split.csv");
     for (auto part : {data::Part::kTrain, data::Part::kVal, data::Part::kTest})
       fmt::print(stderr, "  {}: {} slices\n", data::part_name(part), split.items_in(part).size());
@@ -252,7 +331,7 @@ RunSummary run(const RunOptions& o, const fs::path& out) {
     clock.start("train: T1, T2, FLAIR");
     const auto results =
         train_bundle(store, split, {io::Sequence::kT1, io::Sequence::kT2, io::Sequence::kFlair},
-                     o.train, out / "model", o.resume);
+                     o.train, out / "model", continue_trainings);
     clock.stop();
     if (!results.empty() && !results.back().completed) {
       summary.stages = clock.times();
@@ -275,8 +354,9 @@ RunSummary run(const RunOptions& o, const fs::path& out) {
   } else {
     clock.start(fmt::format("cross-validation: {} folds x {} repetition(s) x 3 sequences", o.folds,
                             o.repeats));
-    const detail::CvOutcome cv = detail::cross_validate(
-        store, o.folds, o.repeats, o.split_seed, o.train, out, o.resume, o.show_progress, "");
+    const detail::CvOutcome cv =
+        detail::cross_validate(store, o.folds, o.repeats, o.split_seed, o.train, out, o.resume,
+                               continue_trainings, o.show_progress, "");
     clock.stop();
     if (!cv.completed) {
       summary.stages = clock.times();

@@ -17,29 +17,6 @@ namespace {
 
 using testing::run_cli;
 
-// 4 LGG + 5 HGG, 3 slices each, 3 folds: 9 trainings of one epoch.
-const std::string kCvOptions =
-    " --synth-lgg 4 --synth-hgg 5 --synth-size 64,64,40 --slices 3 --epochs 1 --batch 5 "
-    "--freeze 3 --seed 5 --folds 3";
-
-// The uninterrupted CV, built once per build of gliomagrade (read-only).
-const fs::path& tiny_cv() {
-  static const fs::path out = [] {
-    const fs::path entry = testing::cached_fixture(
-        "cli_tiny_cv",
-        "run" + kCvOptions + "\nweights " +
-            testing::optional_file_fingerprint(testing::shared_dir() / "weights" /
-                                               "bvlc_googlenet.caffemodel"),
-        [](const fs::path& dir) {
-          const auto r = run_cli("--quiet run --out " + q(dir / "cv") + kCvOptions);
-          if (r.exit_code != 0) throw std::runtime_error(r.output);
-        },
-        testing::exe_path());
-    return entry / "cv";
-  }();
-  return out;
-}
-
 int column(const CsvTable& t, const char* name) {
   const int c = t.column(name);
   EXPECT_GE(c, 0) << name;

@@ -1,5 +1,6 @@
-// The tiny `run` shared by the predict and export end-to-end tests: its synthetic cohort
-// (results/cohort) and model bundle (results/model), made once per build (fixture cache).
+// The tiny `run` and CV shared by the end-to-end tests of predict, export, CV and --jobs: its
+// synthetic cohort (results/cohort) and model bundle (results/model), made once per build (fixture
+// cache).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -52,5 +53,29 @@ inline const fs::path& tiny_results() {
 }
 
 inline std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+// 4 LGG + 5 HGG, 3 slices each, 3 folds: 9 trainings of one epoch.
+inline const std::string kCvOptions =
+    " --synth-lgg 4 --synth-hgg 5 --synth-size 64,64,40 --slices 3 --epochs 1 --batch 5 "
+    "--freeze 3 --seed 5 --folds 3";
+
+// The uninterrupted CV, built once per build of gliomagrade (read-only): shared by the CV and
+// the --jobs/--task tests.
+inline const fs::path& tiny_cv() {
+  static const fs::path out = [] {
+    const fs::path entry = testing::cached_fixture(
+        "cli_tiny_cv",
+        "run" + kCvOptions + "\nweights " +
+            testing::optional_file_fingerprint(testing::shared_dir() / "weights" /
+                                               "bvlc_googlenet.caffemodel"),
+        [](const fs::path& dir) {
+          const auto r = testing::run_cli("--quiet run --out " + q(dir / "cv") + kCvOptions);
+          if (r.exit_code != 0) throw std::runtime_error(r.output);
+        },
+        testing::exe_path());
+    return entry / "cv";
+  }();
+  return out;
+}
 
 }  // namespace gg

@@ -86,5 +86,29 @@ TEST(FormatDuration, MinutesAndHours) {
   EXPECT_EQ(format_duration(3725), "1:02:05");
 }
 
+TEST(FileLock, ASecondHolderIsRefusedUntilTheFirstReleases) {
+  testing::TempDir dir;
+  const fs::path lock = dir / "sub/task.lock";
+  {
+    FileLock first(lock, FileLock::Wait::kNo);
+    ASSERT_TRUE(first.held());
+    EXPECT_TRUE(fs::exists(lock));
+    FileLock second(lock, FileLock::Wait::kNo);
+    EXPECT_FALSE(second.held()) << "flock is per open file: a second holder conflicts";
+  }
+  FileLock again(lock, FileLock::Wait::kNo);
+  EXPECT_TRUE(again.held()) << "released when the first holder went";
+}
+
+TEST(FileLock, UncreatableLockFileIsARuntimeError) {
+  try {
+    FileLock lock("/proc/no-such-dir/x.lock", FileLock::Wait::kNo);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kRuntime);
+    EXPECT_EQ(e.file(), "/proc/no-such-dir/x.lock");
+  }
+}
+
 }  // namespace
 }  // namespace gg

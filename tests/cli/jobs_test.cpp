@@ -1,0 +1,169 @@
+// End-to-end: the run's independent trainings trained at once (run --jobs) or started one by one
+// as separate processes (run --task, as a Slurm array does) and gathered by run --resume.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <nlohmann/json.hpp>
+
+#include "common/csv.h"
+#include "common/files.h"
+#include "testing/testing.h"
+#include "tiny_run.h"
+
+namespace gg {
+namespace {
+
+using testing::run_cli;
+
+// The tiny run of tiny_run.h, whose options tiny_results() was made with.
+const std::string kTinyOptions =
+    " --synth-lgg 3 --synth-hgg 3 --synth-size 64,64,40 --slices 4 --epochs 1 --batch 6 "
+    "--freeze 4 --seed 3";
+
+// Same rows and labels; P(HGG) columns equal up to float rounding (1 and 2 compute threads sum
+// convolutions in another order: ~1e-7 measured).
+void expect_same_predictions(const fs::path& a, const fs::path& b) {
+  const CsvTable x = read_csv(a), y = read_csv(b);
+  ASSERT_EQ(x.header, y.header);
+  ASSERT_EQ(x.rows.size(), y.rows.size());
+  for (size_t i = 0; i < x.rows.size(); ++i)
+    for (size_t c = 0; c < x.header.size(); ++c) {
+      const std::string& name = x.header[c];
+      if (name.rfind("p_", 0) == 0)
+        EXPECT_NEAR(std::stod(x.rows[i][c]), std::stod(y.rows[i][c]), 1e-5) << name << " row " << i;
+      else
+        EXPECT_EQ(x.rows[i][c], y.rows[i][c]) << name << " row " << i;
+    }
+}
+
+TEST(RunJobs, TwoJobsGiveTheOneProcessResultsWithALogPerTraining) {
+  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  testing::TempDir dir;
+  const fs::path out = dir / "j2";
+  auto r = run_cli("--quiet run --out " + q(out) + kTinyOptions + " --jobs 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("3 trainings, 2 at a time with 1 thread each"), std::string::npos)
+      << r.output;
+  for (const char* line : {"started task 1/3: T1", "done task 2/3: T2", "done task 3/3: FLAIR"})
+    EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
+  expect_same_predictions(out / "predictions.csv", tiny_results() / "predictions.csv");
+  for (int t = 1; t <= 3; ++t) {
+    const std::string log = read_file(out / "logs/tasks" / ("task_" + std::to_string(t) + ".log"));
+    EXPECT_NE(log.find("train task " + std::to_string(t)), std::string::npos) << log;
+  }
+  const auto run_json = nlohmann::json::parse(read_file(out / "run.json"));
+  EXPECT_TRUE(run_json.at("complete").get<bool>());
+  EXPECT_FALSE(run_json.at("options").contains("--jobs")) << "not part of what defines a run";
+
+  // Over an earlier run's trainings without --resume: refused, nothing retrained.
+  r = run_cli("--quiet run --out " + q(out) + kTinyOptions + " --jobs 2");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("holds the T1 training of an earlier run"), std::string::npos)
+      << r.output;
+  // With --resume: every training is found finished; the same predictions.
+  r = run_cli("--quiet run --out " + q(out) + kTinyOptions + " --jobs 2 --resume");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_same_predictions(out / "predictions.csv", tiny_results() / "predictions.csv");
+}
+
+TEST(RunJobs, AFailedTrainingStopsTheRunAndNamesItsLog) {
+  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  testing::TempDir dir;
+  const fs::path out = dir / "run";
+  // Started by one task that stopped early; then T2's model is held by "another process" (this
+  // one), so its task fails with a one-line error when --jobs 2 continues the run.
+  auto r = run_cli("--quiet run --out " + q(out) + kTinyOptions + " --task 1 --stop-after 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  FileLock busy(out / "model/checkpoints/t2.lock", FileLock::Wait::kNo);
+  ASSERT_TRUE(busy.held());
+  r = run_cli("--quiet run --out " + q(out) + kTinyOptions + " --jobs 2 --resume");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("training task 2 (T2) failed (exit code 3): "), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("being trained by another process"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find((out / "logs/tasks/task_2.log").string()), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out / "predictions.csv"));
+  EXPECT_FALSE(nlohmann::json::parse(read_file(out / "run.json")).at("complete").get<bool>());
+}
+
+TEST(RunTasks, TrainingsStartedSeparatelyAreGatheredByResume) {
+  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  testing::TempDir dir;
+  const fs::path out = dir / "cv";
+  auto listed = testing::run_cli_stdout("run --out " + q(out) + kCvOptions + " --tasks");
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_NE(listed.output.find("# 9 trainings"), std::string::npos) << listed.output;
+  EXPECT_NE(
+      listed.output.find("5\trepetition 1, fold 2, T2\t" + (out / "cv/r1/fold2/model").string()),
+      std::string::npos)
+      << listed.output;
+  EXPECT_FALSE(fs::exists(out)) << "--tasks writes nothing";
+
+  // Tasks 1 and 2 start at once into a new directory: one prepares the cohort and the store,
+  // the other waits for it; then the rest one by one, as array jobs would.
+  auto task = [&](int n) {
+    return run_cli("--quiet run --out " + q(out) + kCvOptions + " --task " + std::to_string(n));
+  };
+  auto first = std::async(std::launch::async, task, 1);
+  auto second = std::async(std::launch::async, task, 2);
+  for (auto* f : {&first, &second}) {
+    const auto r = f->get();
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("the run's other trainings and its scoring are done by `run --resume`"),
+              std::string::npos)
+        << r.output;
+  }
+  for (int n = 3; n <= 9; ++n) ASSERT_EQ(task(n).exit_code, 0) << n;
+  EXPECT_FALSE(fs::exists(out / "predictions.csv")) << "a task scores nothing";
+  EXPECT_TRUE(fs::exists(out / "cv/r1/fold3/model/checkpoints/flair"));
+
+  const fs::path weights = out / "cv/r1/fold2/model/t2.pt";
+  const std::string trained = read_file(weights);
+  const auto gathered = run_cli("--quiet run --out " + q(out) + kCvOptions + " --resume");
+  ASSERT_EQ(gathered.exit_code, 0) << gathered.output;
+  EXPECT_EQ(read_file(weights), trained) << "a finished training is reused, not trained again";
+  expect_same_predictions(out / "predictions.csv", tiny_cv() / "predictions.csv");
+}
+
+TEST(RunTasks, BadTaskOptionsAreOneLineErrorsAndWriteNothing) {
+  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  testing::TempDir dir;
+  const fs::path out = dir / "cv";
+  auto r = run_cli("--quiet run --out " + q(out) + kCvOptions + " --task 10");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("--task 10: this run has 9 trainings, numbered 1 to 9"),
+            std::string::npos)
+      << r.output;
+  r = run_cli("--quiet run --out " + q(out) + kCvOptions + " --task 1 --jobs 2");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("--task trains one model in this process"), std::string::npos)
+      << r.output;
+  r = run_cli("--quiet run --out " + q(out) + kCvOptions + " --jobs 0");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_FALSE(fs::exists(out));
+
+  // A task of a run started with other options is refused, naming the option.
+  ASSERT_EQ(
+      run_cli("--quiet run --out " + q(out) + kCvOptions + " --task 1 --stop-after 1").exit_code,
+      0);
+  r = run_cli("--quiet run --out " + q(out) + kCvOptions + " --task 2 --lr 0.001");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("--lr was"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out / "cv/r1/fold1/model/checkpoints/t2"));
+
+  // The same task twice at once: the second is refused while the first holds its model.
+  FileLock busy(out / "cv/r1/fold1/model/checkpoints/t1.lock", FileLock::Wait::kNo);
+  ASSERT_TRUE(busy.held());
+  r = run_cli("--quiet run --out " + q(out) + kCvOptions + " --task 1");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("the repetition 1, fold 1, T1 model is being trained by another process"),
+            std::string::npos)
+      << r.output;
+  // ... and so is a gathering run --resume.
+  r = run_cli("--quiet run --out " + q(out) + kCvOptions + " --resume");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("being trained by another process"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace gg
