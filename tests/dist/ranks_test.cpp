@@ -2,6 +2,7 @@
 // it, by setting the launcher's variables by hand and through torchrun, on 127.0.0.1 only.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -149,6 +150,17 @@ Child spawn(const std::string& program, const std::vector<std::string>& args, co
   return c;
 }
 
+// Whether gethostname() resolves (torchrun --standalone tells the ranks to meet there).
+bool host_name_resolves() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return false;
+  addrinfo hints{}, *found = nullptr;
+  hints.ai_family = AF_INET;
+  if (getaddrinfo(name, nullptr, &hints, &found) != 0) return false;
+  freeaddrinfo(found);
+  return true;
+}
+
 int free_port() {
   const int s = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -268,12 +280,24 @@ TEST_F(RanksTest, TorchrunResumesAOneProcessCheckpointOnTwoRanks) {
                     out / "one.log");
   ASSERT_TRUE(one.wait_for(std::chrono::seconds(300))) << one.output();
   ASSERT_EQ(one.exit_code(), 0) << one.output();
-  // ... resumed by torchrun on 2 ranks.
+  // ... resumed by torchrun on 2 ranks: --standalone as users start it, where this machine's
+  // host name resolves (torchrun sends the ranks there); else (a bare chroot) static rendezvous
+  // on 127.0.0.1, which is the same launcher with the address given.
   // Debian 12's torchrun (torch 1.13, Python 3.11) crashes on its own default --redirects/--tee
   // "0" (Std.from_str returns None there); a map that names no local rank means the same.
   std::vector<std::string> args = {
-      "--no_python", "--standalone", "--nproc_per_node=2",        "--redirects", "9:0",
-      "--tee",       "9:0",          testing::exe_path().string()};
+      "--no_python", "--nproc_per_node=2", "--redirects", "9:0", "--tee", "9:0"};
+  // GG_TEST_TORCHRUN_STATIC=1 takes the second way where the first would work (to test it).
+  if (host_name_resolves() && !std::getenv("GG_TEST_TORCHRUN_STATIC")) {
+    args.push_back("--standalone");
+  } else {
+    std::cout << "torchrun with static rendezvous on 127.0.0.1 (host name unresolved, or forced)\n";
+    for (const std::string a :
+         {"--nnodes=1", "--node_rank=0", "--rdzv_backend=static", "--master_addr=127.0.0.1"})
+      args.push_back(a);
+    args.push_back("--master_port=" + std::to_string(free_port()));
+  }
+  args.push_back(testing::exe_path().string());
   for (const auto& a : train_args(out / "model", "--resume --dist-timeout 60")) args.push_back(a);
   Child two = spawn(torchrun, args, {}, out / "torchrun.log");
   ASSERT_TRUE(two.wait_for(std::chrono::seconds(300))) << two.output();
