@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "cli/command.h"
+#include "cli/train_options.h"
 #include "common/csv.h"
 #include "common/error.h"
 #include "common/files.h"
@@ -21,6 +22,7 @@ struct PredictArgs {
   int slice = -1;
   bool no_mask = false, no_gradcam = false, keep_going = false, strict = false;
   infer::PredictOptions options;
+  std::string device = "cpu";
 };
 
 std::vector<io::Case> cases_of(const PredictArgs& a) {
@@ -128,6 +130,7 @@ void add_predict(CLI::App& app) {
       "(trusting the headers) instead of being registered rigidly to FLAIR (Mattes "
       "mutual information; the transform and its quality go to prediction.json, an "
       "overlay to registration.png)");
+  add_device_option(c, a->device);
   c->add_flag("--strict", a->strict,
               "An input that raises a quality flag (prediction.json \"quality\") is an error "
               "(exit 3) and nothing is written for it");
@@ -160,7 +163,7 @@ void add_predict(CLI::App& app) {
     a->options.use_mask = !a->no_mask;
     a->options.grad_cam = !a->no_gradcam;
     if (!a->out.empty()) check_output_dir(a->out, "predictions.csv");
-    const infer::Predictor predictor(a->model);
+    const infer::Predictor predictor(a->model, a->device);
     std::unique_ptr<StagingDir> stage;
     if (!a->out.empty()) stage = std::make_unique<StagingDir>(a->out, true);
     std::vector<infer::PatientPrediction> all;

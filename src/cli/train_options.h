@@ -23,7 +23,7 @@ struct TrainOptionStrings {
   fs::path weights;
 };
 void add_train_options(CLI::App* command, train::TrainConfig& config, TrainOptionStrings& strings);
-// --device cpu|cuda|cuda:N|auto (train, evaluate, run, audit).
+// --device cpu|cuda|cuda:N|auto (train, evaluate, run, audit, predict, export).
 void add_device_option(CLI::App* command, std::string& device);
 // Parses the strings and finds the ImageNet weights (protocol::find_pretrained_weights).
 void finish_train_options(train::TrainConfig& config, const TrainOptionStrings& strings);

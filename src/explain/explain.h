@@ -43,7 +43,9 @@ class SliceModel {
  public:
   // Throws gg::Error (kBadInput) naming `weights` when the file is missing, truncated, of
   // another architecture, or not a 2-class GoogLeNet of `variant` ("bvlc" / "torchvision").
-  SliceModel(const fs::path& weights, const std::string& variant);
+  // `device`: as --device (model::resolve_device); results are always returned on the host.
+  SliceModel(const fs::path& weights, const std::string& variant,
+             const std::string& device = "cpu");
   ~SliceModel();
   SliceModel(SliceModel&&) noexcept;
   SliceModel& operator=(SliceModel&&) noexcept;
@@ -77,7 +79,7 @@ struct BundleModels {
   std::vector<io::Sequence> sequences;
   std::vector<SliceModel> models;
 };
-BundleModels load_bundle_models(const fs::path& bundle_dir);
+BundleModels load_bundle_models(const fs::path& bundle_dir, const std::string& device = "cpu");
 
 // The heatmap over the slice: JET colours blended onto the grey image with per-pixel opacity
 // alpha·heat (cold regions show the plain MR slice). Returns BGR bytes, size×size×3.

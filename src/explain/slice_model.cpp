@@ -16,20 +16,24 @@ namespace gg::explain {
 struct SliceModel::Impl {
   fs::path weights;
   model::GoogLeNet net{nullptr};
+  torch::Device device{torch::kCPU};
 };
 
 namespace {
 
-// The network's input as predict_items builds it (model::slices_to_input, channels-last).
-torch::Tensor network_input(const model::GoogLeNet& net, const uint8_t* slices, int64_t n,
-                            int size) {
-  return model::slices_to_input(net, slices, n, size, true);
+// The network's input as predict_items builds it (model::slices_to_input, channels-last), on the
+// model's device.
+torch::Tensor network_input(const model::GoogLeNet& net, const uint8_t* slices, int64_t n, int size,
+                            torch::Device device) {
+  return model::slices_to_input(net, slices, n, size, true).to(device);
 }
 
 }  // namespace
 
-SliceModel::SliceModel(const fs::path& weights, const std::string& variant)
+SliceModel::SliceModel(const fs::path& weights, const std::string& variant,
+                       const std::string& device)
     : impl_(std::make_unique<Impl>()) {
+  impl_->device = model::resolve_device(device);
   impl_->weights = weights;
   if (!fs::exists(weights))
     throw_bad_input(weights.string(), "weights file does not exist",
@@ -43,6 +47,7 @@ SliceModel::SliceModel(const fs::path& weights, const std::string& variant)
         "use the weights the bundle was written with (model.json and <seq>.pt belong together)");
   impl_->net = model::GoogLeNet(o);
   model::load_weights(impl_->net, weights);
+  impl_->net->to(impl_->device);
   impl_->net->to_memory_format(torch::MemoryFormat::ChannelsLast);
   impl_->net->eval();
 }
@@ -90,7 +95,7 @@ int chosen_class(int target_class, double p_hgg) {
 Heatmap SliceModel::grad_cam(const uint8_t* slice, int size, int target_class) const {
   auto& net = impl_->net;
   // The input requires grad so the graph reaches the last block even if every parameter is frozen.
-  auto x = network_input(net, slice, 1, size).detach().requires_grad_(true);
+  auto x = network_input(net, slice, 1, size, impl_->device).detach().requires_grad_(true);
   auto [logits, last] = net->forward_with_last_block(x);
   Heatmap h;
   h.size = size;
@@ -115,7 +120,7 @@ std::vector<double> SliceModel::predict_with_cam(const uint8_t* slices, int64_t 
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t count = std::min<int64_t>(batch_size, n - start);
     torch::NoGradGuard no_grad;
-    auto x = network_input(net, slices + size_t(start) * bytes, count, size);
+    auto x = network_input(net, slices + size_t(start) * bytes, count, size, impl_->device);
     auto [logits, last] = net->forward_with_last_block(x);
     if (cam_index >= start && cam_index < start + count)
       last_block = last.select(0, cam_index - start).unsqueeze(0);
@@ -140,12 +145,12 @@ std::vector<double> SliceModel::predict_with_cam(const uint8_t* slices, int64_t 
   return p;
 }
 
-BundleModels load_bundle_models(const fs::path& bundle_dir) {
+BundleModels load_bundle_models(const fs::path& bundle_dir, const std::string& device) {
   const train::BundleInfo info = train::read_bundle_info(bundle_dir);
   BundleModels b;
   for (const auto& s : info.sequences) {
     b.sequences.push_back(io::parse_sequence(s));
-    b.models.emplace_back(bundle_dir / (s + ".pt"), info.variant);
+    b.models.emplace_back(bundle_dir / (s + ".pt"), info.variant, device);
   }
   return b;
 }

@@ -134,8 +134,11 @@ torch::jit::Module script_module(model::GoogLeNet& net, const std::string& seque
 
 }  // namespace
 
-std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const fs::path& out_dir) {
-  const Predictor checked(bundle_dir);  // validates model.json, variant, every sequence's weights
+std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const fs::path& out_dir,
+                                              const std::string& device) {
+  // Validates model.json, the variant, every sequence's weights, and the device.
+  const Predictor checked(bundle_dir, device);
+  const torch::Device on = model::resolve_device(device);
   const train::BundleInfo& info = checked.bundle();
   StagingDir staging(out_dir);
   std::vector<ExportedModel> exported;
@@ -147,6 +150,7 @@ std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const 
     model::load_weights(net, weights);
     net->eval();
     torch::jit::Module m = script_module(net, name);
+    m.to(on);
     const fs::path file = staging.path() / (name + ".pt");
     try {
       m.save(file.string());
@@ -183,6 +187,7 @@ std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const 
              "hard majority of the three per-sequence P(HGG) >= 0.5 (the paper's); soft: mean "
              "P(HGG) >= 0.5"},
             {"bundle", json::parse(read_file(bundle_dir / "model.json"))},
+            {"device", on.str()},
             {"libtorch", TORCH_VERSION}};
   write_file_atomic(staging.path() / "export.json", j.dump(2) + "\n");
   staging.commit();

@@ -191,11 +191,13 @@ struct PatientPrediction {
   io::Grade grade = io::Grade::kUnknown;  // from the hard vote
 };
 
-// A bundle loaded once for many patients. Throws kBadInput naming model.json or the weights
-// file for: another format version, an unknown variant, a missing sequence, wrong weights.
+// A bundle loaded once for many patients, its models on `device` (as --device: cpu, cuda,
+// cuda:N, auto). Throws kBadInput naming model.json or the weights file for: another format
+// version, an unknown variant, a missing sequence, wrong weights; one line for a CUDA device on a
+// libtorch without CUDA.
 class Predictor {
  public:
-  explicit Predictor(const fs::path& bundle_dir);
+  explicit Predictor(const fs::path& bundle_dir, const std::string& device = "cpu");
   ~Predictor();
   Predictor(const Predictor&) = delete;
   Predictor& operator=(const Predictor&) = delete;
@@ -236,11 +238,13 @@ std::string id_from_path(const fs::path& flair);
 //   logits(x)   same input -> logits [N,2] (class 0 LGG, 1 HGG)
 // Slices must be prepared as predict does (export.json "preprocessing"). out_dir is staged:
 // absent or empty before, complete or absent after. Throws as Predictor does for the bundle,
-// kBadInput when out_dir exists and is not empty.
+// kBadInput when out_dir exists and is not empty. `device`: where the modules' tensors are
+// saved (torch.jit.load puts them there unless told otherwise: map_location).
 struct ExportedModel {
   std::string sequence;
   fs::path file;
 };
-std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const fs::path& out_dir);
+std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const fs::path& out_dir,
+                                              const std::string& device = "cpu");
 
 }  // namespace gg::infer

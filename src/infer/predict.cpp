@@ -130,7 +130,8 @@ std::string mm_triple(const std::array<double, 3>& t) {
 
 }  // namespace
 
-Predictor::Predictor(const fs::path& bundle_dir) : impl_(std::make_unique<Impl>()) {
+Predictor::Predictor(const fs::path& bundle_dir, const std::string& device)
+    : impl_(std::make_unique<Impl>()) {
   impl_->dir = bundle_dir;
   impl_->info = train::read_bundle_info(bundle_dir);
   const fs::path json = bundle_dir / "model.json";
@@ -152,7 +153,7 @@ Predictor::Predictor(const fs::path& bundle_dir) : impl_(std::make_unique<Impl>(
                       "the bundle has no " + name + " model (it lists " +
                           fmt::format("{}", fmt::join(impl_->info.sequences, ", ")) + ")",
                       "train all three sequences (gliomagrade train --sequences t1,t2,flair)");
-    impl_->models.emplace_back(bundle_dir / (name + ".pt"), impl_->info.variant);
+    impl_->models.emplace_back(bundle_dir / (name + ".pt"), impl_->info.variant, device);
   }
   if (impl_->info.input_size < 32 || impl_->info.slices < 1)
     throw_bad_input(json.string(), "input size or slice count out of range",
