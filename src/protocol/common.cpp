@@ -27,7 +27,7 @@ double peak_rss_mib() {
 void StageClock::start(const std::string& name) {
   name_ = name;
   t0_ = std::chrono::steady_clock::now();
-  fmt::print(stderr, "== {}\n", name);
+  if (print_) fmt::print(stderr, "== {}\n", name);
 }
 
 void StageClock::stop() {

@@ -21,6 +21,7 @@ std::string fixed(double v, int decimals);
 // Wall time and peak memory per stage, printed as "== stage" when it starts.
 class StageClock {
  public:
+  explicit StageClock(bool print = true) : print_(print) {}  // false: ranks other than 0
   void start(const std::string& name);
   void stop();
   const std::vector<StageTime>& times() const { return times_; }
@@ -29,6 +30,7 @@ class StageClock {
  private:
   std::string name_;
   std::chrono::steady_clock::time_point t0_;
+  bool print_ = true;
   std::vector<StageTime> times_;
 };
 
@@ -105,9 +107,11 @@ fs::path cv_fold_dir(const fs::path& dir, int r, int f);  // dir/cv/r<r+1>/fold<
 // Trains `tasks` in child processes, `jobs` at a time with `threads` compute threads each, their
 // output in log_dir/task_<N>.log; a line per start and end with an estimate of the time left.
 // The first failure stops the others (SIGTERM: they keep their last checkpoint) and is rethrown
-// with the child's exit code (kBadInput for 3), its last line and its log.
-void train_in_processes(const std::vector<TrainingTask>& tasks, int total_tasks, int jobs,
-                        int threads, const TaskCommand& command, const fs::path& log_dir);
+// with the child's exit code (kBadInput for 3), its last line and its log. Returns each task's
+// wall time in seconds, in the order of `tasks`.
+std::vector<double> train_in_processes(const std::vector<TrainingTask>& tasks, int total_tasks,
+                                       int jobs, int threads, const TaskCommand& command,
+                                       const fs::path& log_dir);
 std::string cv_protocol_name(int folds, int repeats);
 
 }  // namespace gg::protocol::detail

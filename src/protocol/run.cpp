@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <thread>
 
 #include "common/error.h"
 #include "common/files.h"
+#include "dist/dist.h"
 #include "protocol/internal.h"
 #include "report/report.h"
 
@@ -36,7 +38,8 @@ void check_options(const RunOptions& o, const std::vector<data::ItemKey>& patien
   if (o.repeats < 1) throw_bad_input("", "--repeats must be at least 1");
   if (o.repeats > 1 && o.folds == 0)
     throw_bad_input("", "--repeats repeats a cross-validation", "add --folds K");
-  if (o.jobs < 1) throw_bad_input("", "--jobs must be at least 1, got " + std::to_string(o.jobs));
+  if (o.jobs < 0)
+    throw_bad_input("", "--jobs must be 0 (auto) or more, got " + std::to_string(o.jobs));
   const int tasks = 3 * (o.folds == 0 ? 1 : o.folds * o.repeats);
   if (o.task < 0 || o.task > tasks)
     throw_bad_input(
@@ -48,6 +51,12 @@ void check_options(const RunOptions& o, const std::vector<data::ItemKey>& patien
                     "drop --jobs, or drop --task to train every model --jobs at a time");
   if (o.jobs > 1 && !o.task_command)
     throw_runtime("", "run --jobs: no command to start the training processes with");
+  if (o.jobs > 1 && o.comm)
+    throw_bad_input("",
+                    "--jobs starts its own processes; it cannot run as one rank of a "
+                    "data-parallel world",
+                    "drop --jobs under torchrun/srun (every training is then data-parallel), or "
+                    "start `run --jobs` without a launcher");
   // The cohort's own errors (one grade, an unknown grade, K too large for the rarer grade).
   if (o.folds > 0)
     data::make_kfold(patients, o.folds, o.split_seed);
@@ -58,6 +67,18 @@ void check_options(const RunOptions& o, const std::vector<data::ItemKey>& patien
   }
 }
 
+int cores_of(const RunOptions& o) {
+  return o.total_threads > 0 ? o.total_threads
+                             : int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// --jobs 0 (auto): one training per core, up to their number; one with --task or a launcher.
+int jobs_of(const RunOptions& o) {
+  if (o.jobs > 0) return o.jobs;
+  if (o.task > 0 || o.comm || !o.task_command) return 1;
+  return std::min(cores_of(o), int(training_tasks(o, "").size()));
+}
+
 data::Split single_split(const RunOptions& o, const std::vector<data::ItemKey>& keys) {
   data::SplitOptions sp;
   sp.by = o.split_by;
@@ -65,28 +86,73 @@ data::Split single_split(const RunOptions& o, const std::vector<data::ItemKey>& 
   return data::make_split(keys, sp);
 }
 
+// The run's store: prepared by rank 0 (or the only process) into out/store; the other ranks of a
+// data-parallel world wait for it and open it read-only.
+prep::SliceStore shared_store(const RunOptions& o, const fs::path& out, detail::StageClock& clock) {
+  if (!o.comm) return detail::cohort_and_store(o.cohort, out, o.show_progress, clock).store;
+  std::optional<prep::SliceStore> store;
+  if (o.comm->writer()) {
+    try {
+      store = detail::cohort_and_store(o.cohort, out, o.show_progress, clock).store;
+    } catch (const Error& e) {
+      o.comm->report_failure(e);  // the others stop at the barrier with rank 0's error
+      throw;
+    }
+  }
+  o.comm->barrier("the slice store, which rank 0 prepares");
+  if (!store) store = prep::open_slice_store(out / "store");
+  return *store;
+}
+
+// Data-parallel: every rank trains every bundle the run needs (all of them with comm), so that
+// rank 0 then finds them finished. False when stopped early as asked (stop_after_iterations).
+bool train_every_bundle(const RunOptions& o, const fs::path& out, const prep::SliceStore& store) {
+  const auto keys = data::item_keys(store);
+  const std::vector<io::Sequence> all{io::Sequence::kT1, io::Sequence::kT2, io::Sequence::kFlair};
+  auto train = [&](const data::Split& split, const fs::path& bundle) {
+    if (o.comm->writer()) fs::create_directories(bundle);
+    const auto results = train_bundle(store, split, all, o.train, bundle, o.resume, o.comm);
+    return results.empty() || results.back().completed;
+  };
+  if (o.folds == 0) return train(single_split(o, keys), out / "model");
+  for (int r = 0; r < o.repeats; ++r) {
+    const auto folds = detail::cv_folds(keys, o.folds, r, o.split_seed);
+    for (int f = 0; f < o.folds; ++f) {
+      const fs::path dir = detail::cv_fold_dir(out, r, f);
+      if (o.resume && fs::exists(dir / "predictions.csv")) continue;  // scored before
+      if (o.comm->writer())
+        fmt::print(stderr, "-- data-parallel training: repetition {}/{}, fold {}/{}\n", r + 1,
+                   o.repeats, f + 1, o.folds);
+      if (!train(folds[size_t(f)], dir / "model")) return false;
+    }
+  }
+  return true;
+}
+
 // --task N: one training of the run, into the directory that others may share. Nothing is
 // scored: `run --resume` gathers the finished trainings and does that.
 RunSummary train_one_task(const RunOptions& o, const fs::path& out, const json& options) {
-  detail::begin_results_dir(out, "run.json", "run", options, detail::Begin::kJoin);
-  detail::StageClock clock;
-  const auto [cases, store] = detail::cohort_and_store(o.cohort, out, o.show_progress, clock);
+  const bool writer = !o.comm || o.comm->writer();
+  if (writer) detail::begin_results_dir(out, "run.json", "run", options, detail::Begin::kJoin);
+  detail::StageClock clock(writer);
+  const prep::SliceStore store = shared_store(o, out, clock);
   const auto keys = data::item_keys(store);
   const TrainingTask task = training_tasks(o, out)[size_t(o.task - 1)];
   data::Split split;
   if (task.fold == 0) {
     split = single_split(o, keys);
-    data::save_split(split, keys, out / "split.csv");
+    if (writer) data::save_split(split, keys, out / "split.csv");
   } else {
     split = detail::cv_folds(keys, o.folds, task.repeat - 1, o.split_seed)[size_t(task.fold - 1)];
-    data::save_split(split, keys, task.bundle.parent_path() / "split.csv");
+    if (writer) data::save_split(split, keys, task.bundle.parent_path() / "split.csv");
   }
   clock.start(fmt::format("train task {}: {}", task.number, task_label(task)));
-  const auto busy = detail::lock_training(task.bundle, task.sequence, task_label(task));
+  const auto busy =
+      writer ? detail::lock_training(task.bundle, task.sequence, task_label(task)) : nullptr;
   const auto r = train::train_sequence(store, split, task.sequence, o.train, task.bundle,
-                                       train::has_checkpoint(task.bundle, task.sequence));
+                                       train::has_checkpoint(task.bundle, task.sequence), o.comm);
   clock.stop();
-  if (r.completed)
+  if (r.completed && writer)
     fmt::print(stderr,
                "  {}: best validation loss {:.4f} (accuracy {:.1f}%) at iteration {}, {:.1f} "
                "images/s\n",
@@ -98,6 +164,17 @@ RunSummary train_one_task(const RunOptions& o, const fs::path& out, const json& 
   summary.stages = clock.times();
   return summary;
 }
+
+json run_options_json(const RunOptions& o);
+
+}  // namespace
+
+std::string run_options_hash(const RunOptions& o, const fs::path& out) {
+  return sha256_hex(run_options_json(o).dump() + "\nout " + out.lexically_normal().string() +
+                    "\nresume " + (o.resume ? "1" : "0") + "\ntask " + std::to_string(o.task));
+}
+
+namespace {
 
 json run_options_json(const RunOptions& o) {
   json j = detail::cohort_options_json(o.cohort);
@@ -285,15 +362,30 @@ RunSummary run(const RunOptions& o, const fs::path& out) {
   check_options(o, detail::planned_patients(o.cohort));
   const json options = run_options_json(o);
   if (o.task > 0) return train_one_task(o, out, options);
-  detail::begin_results_dir(out, "run.json", "run", options, o.resume);
-  detail::StageClock clock;
+  const bool writer = !o.comm || o.comm->writer();
+  if (writer) detail::begin_results_dir(out, "run.json", "run", options, o.resume);
+  detail::StageClock clock(writer);
   RunSummary summary;
 
-  const auto [cases, store] = detail::cohort_and_store(o.cohort, out, o.show_progress, clock);
+  const prep::SliceStore store = shared_store(o, out, clock);
   const auto keys = data::item_keys(store);
 
+  // Data-parallel: the trainings first, on every rank; rank 0 then scores as below.
+  if (o.comm) {
+    clock.start(fmt::format("train: data-parallel on {} ranks", o.comm->size()));
+    const bool completed = train_every_bundle(o, out, store);
+    clock.stop();
+    if (!completed || !writer) {
+      summary.completed = completed;
+      summary.stages = clock.times();
+      return summary;
+    }
+  }
+
   // --jobs: every training first, in child processes; the steps below then find them finished.
-  const bool pooled = o.jobs > 1;
+  const int jobs = jobs_of(o);
+  const bool pooled = jobs > 1;
+  json pool_json;
   if (pooled) {
     const auto all = training_tasks(o, out);
     std::vector<TrainingTask> todo;
@@ -305,18 +397,22 @@ RunSummary run(const RunOptions& o, const fs::path& out) {
                         "add --resume to continue it, or choose a new --out");
       todo.push_back(t);
     }
-    const int cores = o.total_threads > 0 ? o.total_threads
-                                          : int(std::max(1u, std::thread::hardware_concurrency()));
-    clock.start(fmt::format("train: {} models, {} at a time", todo.size(), o.jobs));
-    detail::train_in_processes(todo, int(all.size()), o.jobs, std::max(1, cores / o.jobs),
-                               o.task_command, out / "logs" / "tasks");
+    const int threads = std::max(1, cores_of(o) / jobs);
+    clock.start(fmt::format("train: {} models, {} at a time", todo.size(), jobs));
+    const auto seconds = detail::train_in_processes(todo, int(all.size()), jobs, threads,
+                                                    o.task_command, out / "logs" / "tasks");
     clock.stop();
+    // Not part of what defines the run (results do not depend on it): provenance only.
+    pool_json = {{"jobs", jobs}, {"threads_per_job", threads}, {"tasks", json::array()}};
+    for (size_t i = 0; i < todo.size(); ++i)
+      pool_json["tasks"].push_back(
+          {{"task", todo[i].number}, {"training", task_label(todo[i])}, {"seconds", seconds[i]}});
     if (o.train.stop_after_iterations > 0) {  // the trainings stopped as asked
       summary.stages = clock.times();
       return summary;
     }
   }
-  const bool continue_trainings = o.resume || pooled;
+  const bool continue_trainings = o.resume || pooled || o.comm;
 
   eval::Evaluation headline;
   nlohmann::json training = nlohmann::json::object();
@@ -337,11 +433,16 @@ RunSummary run(const RunOptions& o, const fs::path& out) {
       summary.stages = clock.times();
       return summary;
     }
-    for (const auto& r : results)
-      training[io::sequence_name(r.sequence)] = {
-          {"best_val_loss", r.best_val_loss},         {"best_val_accuracy", r.best_val_accuracy},
-          {"best_iteration", r.best_iteration},       {"iterations", r.iterations},
-          {"images_per_second", r.images_per_second}, {"seconds", r.seconds}};
+    for (const auto& r : results) {
+      auto& t = training[io::sequence_name(r.sequence)];
+      t = {{"best_val_loss", r.best_val_loss},
+           {"best_val_accuracy", r.best_val_accuracy},
+           {"best_iteration", r.best_iteration},
+           {"iterations", r.iterations}};
+      // With --jobs or ranks these are from the reuse, not the training: leave them out.
+      if (!pooled && !o.comm)
+        t.update({{"images_per_second", r.images_per_second}, {"seconds", r.seconds}});
+    }
 
     clock.start("evaluate: test set");
     headline = evaluate_bundle(out / "model", store, split, data::Part::kTest, out, o.show_progress,
@@ -375,8 +476,9 @@ RunSummary run(const RunOptions& o, const fs::path& out) {
     clock.stop();
   }
 
-  detail::finish_results_dir(out, "run.json", "run", options, store.key, clock,
-                             {{"training", training}});
+  json extra = {{"training", training}};
+  if (pooled) extra["parallel_trainings"] = pool_json;
+  detail::finish_results_dir(out, "run.json", "run", options, store.key, clock, extra);
   summary.completed = true;
   summary.stages = clock.times();
   return summary;

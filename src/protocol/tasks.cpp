@@ -101,13 +101,15 @@ pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
 
 }  // namespace
 
-void train_in_processes(const std::vector<TrainingTask>& tasks, int total_tasks, int jobs,
-                        int threads, const TaskCommand& command, const fs::path& log_dir) {
+std::vector<double> train_in_processes(const std::vector<TrainingTask>& tasks, int total_tasks,
+                                       int jobs, int threads, const TaskCommand& command,
+                                       const fs::path& log_dir) {
   fs::create_directories(log_dir);
   fmt::print(stderr, "  {} trainings, {} at a time with {} thread{} each; their output: {}/\n",
              tasks.size(), jobs, threads, threads == 1 ? "" : "s", log_dir.string());
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<Child> running;
+  std::vector<double> seconds_of(tasks.size(), 0.0);
   std::optional<Error> failure;
   size_t next = 0, done = 0;
   while (true) {
@@ -139,6 +141,7 @@ void train_in_processes(const std::vector<TrainingTask>& tasks, int total_tasks,
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (ok) {
       ++done;
+      seconds_of[size_t(c.task - tasks.data())] = seconds;
       // Time left: the mean wall time per finished task spread over the jobs still to come.
       const double elapsed =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -172,6 +175,7 @@ void train_in_processes(const std::vector<TrainingTask>& tasks, int total_tasks,
     for (const Child& other : running) ::kill(other.pid, SIGTERM);
   }
   if (failure) throw *failure;
+  return seconds_of;
 }
 
 }  // namespace detail

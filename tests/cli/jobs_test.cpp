@@ -15,10 +15,7 @@ namespace {
 
 using testing::run_cli;
 
-// The tiny run of tiny_run.h, whose options tiny_results() was made with.
-const std::string kTinyOptions =
-    " --synth-lgg 3 --synth-hgg 3 --synth-size 64,64,40 --slices 4 --epochs 1 --batch 6 "
-    "--freeze 4 --seed 3";
+const std::string& kTinyOptions = kTinyRunOptions;
 
 // Same rows and labels; P(HGG) columns equal up to float rounding (1 and 2 compute threads sum
 // convolutions in another order: ~1e-7 measured).
@@ -40,17 +37,31 @@ TEST(RunJobs, TwoJobsGiveTheOneProcessResultsWithALogPerTraining) {
   if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
   testing::TempDir dir;
   const fs::path out = dir / "j2";
-  auto r = run_cli("--quiet run --out " + q(out) + kTinyOptions + " --jobs 2");
+  // --threads 2 whatever the machine: each job gets 1.
+  auto r = run_cli("--quiet --threads 2 run --out " + q(out) + kTinyOptions + " --jobs 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("3 trainings, 2 at a time with 1 thread each"), std::string::npos)
       << r.output;
   for (const char* line : {"started task 1/3: T1", "done task 2/3: T2", "done task 3/3: FLAIR"})
     EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
-  expect_same_predictions(out / "predictions.csv", tiny_results() / "predictions.csv");
+  // One after the other in one process, with both threads.
+  const auto one =
+      run_cli("--quiet --threads 2 run --out " + q(dir / "j1") + kTinyOptions + " --jobs 1");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_EQ(one.output.find("at a time"), std::string::npos) << one.output;
+  EXPECT_FALSE(fs::exists(dir / "j1/logs/tasks"));
+  expect_same_predictions(out / "predictions.csv", dir / "j1/predictions.csv");
   for (int t = 1; t <= 3; ++t) {
     const std::string log = read_file(out / "logs/tasks" / ("task_" + std::to_string(t) + ".log"));
     EXPECT_NE(log.find("train task " + std::to_string(t)), std::string::npos) << log;
   }
+  const auto provenance = nlohmann::json::parse(read_file(out / "provenance.json"));
+  const auto& pool = provenance.at("parallel_trainings");
+  EXPECT_EQ(pool.at("jobs"), 2);
+  EXPECT_EQ(pool.at("threads_per_job"), 1);
+  ASSERT_EQ(pool.at("tasks").size(), 3u);
+  EXPECT_EQ(pool.at("tasks")[2].at("training"), "FLAIR");
+  EXPECT_GT(pool.at("tasks")[2].at("seconds").get<double>(), 0);
   const auto run_json = nlohmann::json::parse(read_file(out / "run.json"));
   EXPECT_TRUE(run_json.at("complete").get<bool>());
   EXPECT_FALSE(run_json.at("options").contains("--jobs")) << "not part of what defines a run";
@@ -63,7 +74,7 @@ TEST(RunJobs, TwoJobsGiveTheOneProcessResultsWithALogPerTraining) {
   // With --resume: every training is found finished; the same predictions.
   r = run_cli("--quiet run --out " + q(out) + kTinyOptions + " --jobs 2 --resume");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  expect_same_predictions(out / "predictions.csv", tiny_results() / "predictions.csv");
+  expect_same_predictions(out / "predictions.csv", dir / "j1/predictions.csv");
 }
 
 TEST(RunJobs, AFailedTrainingStopsTheRunAndNamesItsLog) {
@@ -138,7 +149,7 @@ TEST(RunTasks, BadTaskOptionsAreOneLineErrorsAndWriteNothing) {
   EXPECT_EQ(r.exit_code, 3) << r.output;
   EXPECT_NE(r.output.find("--task trains one model in this process"), std::string::npos)
       << r.output;
-  r = run_cli("--quiet run --out " + q(out) + kCvOptions + " --jobs 0");
+  r = run_cli("--quiet run --out " + q(out) + kCvOptions + " --jobs -1");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_FALSE(fs::exists(out));
 

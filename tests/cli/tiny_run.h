@@ -20,14 +20,17 @@ inline bool have_weights() {
   return fs::exists(testing::shared_dir() / "weights" / "bvlc_googlenet.caffemodel");
 }
 
+// The tiny run's options: 6 patients, 4 slices each, one epoch.
+inline const std::string kTinyRunOptions =
+    " --synth-lgg 3 --synth-hgg 3 --synth-size 64,64,40 --slices 4 --epochs 1 --batch 6 "
+    "--freeze 4 --seed 3";
+
 // One tiny run shared by the predict and export tests (~20 s): results/cohort and results/model.
 // Built once per build of gliomagrade (testing/fixture_cache.h) and shared by every test process:
 // read-only (tests that edit a bundle copy it first).
 inline const fs::path& tiny_results() {
   static const fs::path results = [] {
-    const std::string options =
-        " --synth-lgg 3 --synth-hgg 3 --synth-size 64,64,40 --slices 4 --epochs 1 --batch 6 "
-        "--freeze 4 --seed 3";
+    const std::string& options = kTinyRunOptions;
     // The run reads the pretrained weights too (found beside the executable or through these).
     std::string params = "run" + options + "\nweights " +
                          testing::optional_file_fingerprint(testing::shared_dir() / "weights" /

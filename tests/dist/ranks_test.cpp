@@ -418,13 +418,49 @@ TEST_F(RanksTest, DeviceCudaOnACpuOnlyBuildIsOneLineExitThree) {
   EXPECT_FALSE(fs::exists(out / "model"));
 }
 
-TEST_F(RanksTest, RunAndAuditRefuseToRunAsOneRankOfSeveral) {
+TEST_F(RanksTest, AuditRefusesToRunAsOneRankOfSeveral) {
   testing::TempDir out;
-  Child c = spawn(testing::exe_path().string(), {"--quiet", "run", "--out", (out / "r").string()},
-                  rank_env(0, 2, free_port()), out / "run.log");
+  Child c = spawn(testing::exe_path().string(), {"--quiet", "audit", "--out", (out / "a").string()},
+                  rank_env(0, 2, free_port()), out / "audit.log");
   ASSERT_TRUE(c.wait_for(std::chrono::seconds(60)));
-  expect_setup_error(c, "`run` runs on one process, but this is rank 0 of 2");
-  EXPECT_FALSE(fs::exists(out / "r"));
+  expect_setup_error(c, "`audit` runs on one process, but this is rank 0 of 2");
+  EXPECT_FALSE(fs::exists(out / "a"));
+}
+
+// `run` on 2 ranks: rank 0 prepares the store, both train every model data-parallel, rank 0
+// scores; the predictions are the one-process run's up to float rounding.
+TEST_F(RanksTest, RunOnTwoRanksScoresAsOneProcess) {
+  testing::TempDir out;
+  const std::vector<std::string> args = {
+      "--quiet",      "run",      "--synth-lgg", "3", "--synth-hgg", "3",
+      "--synth-size", "64,64,40", "--slices",    "4", "--epochs",    "1",
+      "--batch",      "6",        "--freeze",    "4", "--seed",      "3"};
+  auto with_out = [&](const fs::path& dir) {
+    auto a = args;
+    a.insert(a.end(), {"--out", dir.string(), "--dist-timeout", "120"});
+    return a;
+  };
+  Child one = spawn(testing::exe_path().string(), with_out(out / "one"), {}, out / "one.log");
+  ASSERT_TRUE(one.wait_for(std::chrono::seconds(300))) << one.output();
+  ASSERT_EQ(one.exit_code(), 0) << one.output();
+  run_ranks(2, with_out(out / "two"), out.path());
+  const CsvTable a = read_csv(out / "one/predictions.csv"),
+                 b = read_csv(out / "two/predictions.csv");
+  ASSERT_EQ(a.header, b.header);
+  ASSERT_EQ(a.rows.size(), b.rows.size());
+  for (size_t r = 0; r < a.rows.size(); ++r)
+    for (size_t c = 0; c < a.header.size(); ++c) {
+      if (a.header[c].rfind("p_", 0) == 0)
+        EXPECT_NEAR(std::stod(a.rows[r][c]), std::stod(b.rows[r][c]), 1e-5) << a.header[c];
+      else
+        EXPECT_EQ(a.rows[r][c], b.rows[r][c]) << a.header[c];
+    }
+  EXPECT_TRUE(fs::exists(out / "two/report.html"));
+  EXPECT_TRUE(nlohmann::json::parse(read_file(out / "two/run.json")).at("complete").get<bool>());
+  EXPECT_EQ(read_file(out / "rank1.log"), "") << "rank 1 shows nothing";
+  const auto provenance = nlohmann::json::parse(read_file(out / "two/provenance.json"));
+  EXPECT_TRUE(provenance.at("stages").contains("train: data-parallel on 2 ranks"))
+      << provenance.dump(2);
 }
 
 TEST_F(RanksTest, RanksStartedWithOtherOptionsAreRefused) {
