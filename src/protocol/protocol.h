@@ -106,8 +106,9 @@ struct RunOptions {
   bool show_progress = true;
   // Independent trainings (training_tasks) at once, each in a child process started with
   // task_command and total_threads / jobs compute threads. 1: one after the other, in-process.
-  // 0 (auto): one per core, up to the number of trainings; 1 with task or comm. Measured on 2
-  // cores at mini-batch 10: 2 jobs of 1 thread train 2.2x faster than 1 job of 2 threads.
+  // 0 (auto): all at once when they are at most 2 per core, else one per core; 1 with task or
+  // comm. Measured on 2 cores (the demo's 3 trainings, mini-batch 10): 2 jobs of 1 thread
+  // trained 2.2x faster than 1 job of 2 threads, 3 jobs 3.0x (bench/jobs_bench.sh).
   int jobs = 0;
   int total_threads = 0;  // 0: all cores
   TaskCommand task_command;

@@ -72,11 +72,13 @@ int cores_of(const RunOptions& o) {
                              : int(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-// --jobs 0 (auto): one training per core, up to their number; one with --task or a launcher.
+// --jobs 0 (auto): every training at once when they are at most two per core (no core idles
+// while the last ones finish), else one per core; one with --task or a launcher.
 int jobs_of(const RunOptions& o) {
   if (o.jobs > 0) return o.jobs;
   if (o.task > 0 || o.comm || !o.task_command) return 1;
-  return std::min(cores_of(o), int(training_tasks(o, "").size()));
+  const int trainings = int(training_tasks(o, "").size()), cores = cores_of(o);
+  return trainings <= 2 * cores ? trainings : cores;
 }
 
 data::Split single_split(const RunOptions& o, const std::vector<data::ItemKey>& keys) {
