@@ -266,6 +266,18 @@ void print_parity(Variant v) {
   x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   torch::NoGradGuard no_grad;
   const torch::Tensor fp32 = net->forward(x);
+  // The frozen form: its build time (once per model) and its parity with eager fp32.
+  // The first build in a process also pays oneDNN's one-time set-up: time a second one too.
+  double freeze_ms[2];
+  std::optional<gg::model::FrozenNet> frozen;
+  for (double& ms : freeze_ms) {
+    const auto t0 = std::chrono::steady_clock::now();
+    frozen.emplace(net, /*batch=*/1);
+    ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+  std::printf("parity %-11s frozen vs eager fp32 %.2e (built in %.0f ms, again %.0f ms, %s)\n",
+              name, relative_max_diff(frozen->forward(x), fp32), freeze_ms[0], freeze_ms[1],
+              frozen->prepacked() ? "pre-packed oneDNN" : "unpacked");
   torch::Tensor autocast, bf16;
   try {
     autocast = with_bf16_autocast([&] { return net->forward(x); });

@@ -69,19 +69,19 @@ FrozenConv freeze_conv(const detail::ConvBlockImpl& block, int64_t batch, int64_
   FrozenConv f;
   f.stride = conv->options.stride()->at(0);
   f.padding = c10::get<torch::ExpandingArray<2>>(conv->options.padding())->at(0);
-  auto w = conv->weight.detach().to(torch::kFloat64);
-  torch::Tensor b;
   if (block.bn) {
     const auto& bn = block.bn;
     auto s = bn->weight.detach().to(torch::kFloat64) /
              (bn->running_var.to(torch::kFloat64) + bn->options.eps()).sqrt();
-    w = w * s.view({-1, 1, 1, 1});
-    b = bn->bias.detach().to(torch::kFloat64) - bn->running_mean.to(torch::kFloat64) * s;
+    f.weight = (conv->weight.detach().to(torch::kFloat64) * s.view({-1, 1, 1, 1}))
+                   .to(torch::kFloat32)
+                   .contiguous(torch::MemoryFormat::ChannelsLast);
+    f.bias = (bn->bias.detach().to(torch::kFloat64) - bn->running_mean.to(torch::kFloat64) * s)
+                 .to(torch::kFloat32);
   } else {
-    b = conv->bias.detach().to(torch::kFloat64);
+    f.weight = conv->weight.detach().clone(torch::MemoryFormat::ChannelsLast);
+    f.bias = conv->bias.detach().clone();
   }
-  f.weight = w.to(torch::kFloat32).contiguous(torch::MemoryFormat::ChannelsLast);
-  f.bias = b.to(torch::kFloat32).contiguous();
   const auto& ops = prepacked_ops();
   if (ops.prepack && f.weight.device().is_cpu()) {
     const std::vector<int64_t> pair_s{f.stride, f.stride}, pair_p{f.padding, f.padding};
