@@ -134,7 +134,8 @@ torch::jit::Module script_module(model::GoogLeNet& net, const std::string& seque
 
 }  // namespace
 
-std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const fs::path& out_dir) {
+std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const fs::path& out_dir,
+                                              bool frozen) {
   const Predictor checked(bundle_dir);  // validates model.json, variant, every sequence's weights
   const train::BundleInfo& info = checked.bundle();
   StagingDir staging(out_dir);
@@ -147,6 +148,10 @@ std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const 
     model::load_weights(net, weights);
     net->eval();
     torch::jit::Module m = script_module(net, name);
+    if (frozen) {
+      m.eval();
+      m = torch::jit::freeze(m, std::vector<std::string>{"logits"});
+    }
     const fs::path file = staging.path() / (name + ".pt");
     try {
       m.save(file.string());
@@ -159,6 +164,7 @@ std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const 
   }
   json j = {{"format", kExportFormat},
             {"variant", info.variant},
+            {"frozen", frozen},
             {"classes", {"LGG", "HGG"}},
             {"models", models},
             {"input",
