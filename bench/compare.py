@@ -5,7 +5,8 @@
   /usr/bin/python3 bench/compare.py --batch 10 --modes train --archs bvlc
   /usr/bin/python3 bench/compare.py --profile             # per layer type, ours and the peer
 
-Each round runs, for every architecture and mode, our fp32 setups (nchw, channels_last) and the
+Each round runs, for every architecture and mode, our fp32 setups (nchw, channels_last, and for
+inference frozen = model::FrozenNet) and the
 peer's (googlenet_baseline.py: eager nchw/channels_last, frozen TorchScript for inference), every
 measurement in its own process, ours first in odd rounds and last in even ones so that a load that
 drifts does not favour one side. It prints every row, then per architecture and mode the ratio
@@ -63,7 +64,7 @@ def run_ours(args, arch, mode):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "ours.json")
         cmd = [args.bench, f"--threads={args.threads}", f"--batch={args.batch}",
-               f"--iters_{mode}={iters}", f"--benchmark_filter=^BM_{mode.capitalize()}/{arch}/(nchw|channels_last)/",
+               f"--iters_{mode}={iters}", f"--benchmark_filter=^BM_{mode.capitalize()}/{arch}/(nchw|channels_last|frozen)/",
                f"--benchmark_out={out}", "--benchmark_out_format=json"]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         return peer.cpp_rows(out)[0]
@@ -102,8 +103,8 @@ def compare(args):
         peer.print_table([r for r in rows if r["round"] == rnd])
         print()
     print("| arch | mode | round | ours best (setup) images/CPU-s | fastest peer (impl, setup) images/CPU-s "
-          "| ours/peer CPU | ours/peer wall | ours % of peak | peer % of peak |")
-    print("|---|---|---:|---|---|---:|---:|---:|---:|")
+          "| ours/peer CPU | ours/peer wall | ours frozen/eager CPU (wall) | ours % of peak | peer % of peak |")
+    print("|---|---|---:|---|---|---:|---:|---:|---:|---:|")
     for arch in args.archs:
         for mode in args.modes:
             flop = gflop[arch] * (1 if mode == "infer" else 3)
@@ -117,9 +118,15 @@ def compare(args):
                 o = max(ours, key=lambda r: r["images_per_cpu_s"])
                 p = max(theirs, key=lambda r: r["images_per_cpu_s"])
                 ow = max(r["images_per_s"] for r in ours) / max(r["images_per_s"] for r in theirs)
+                frozen = [r for r in ours if r["layout"] == "frozen"]
+                eager = [r for r in ours if r["layout"] != "frozen"]
+                fe = "-"
+                if frozen and eager:
+                    fe = (f"{frozen[0]['images_per_cpu_s'] / max(r['images_per_cpu_s'] for r in eager):.2f} "
+                          f"({frozen[0]['images_per_s'] / max(r['images_per_s'] for r in eager):.2f})")
                 print(f"| {arch} | {mode} | {rnd} | {o['images_per_cpu_s']:.2f} ({o['layout']}) | "
                       f"{p['images_per_cpu_s']:.2f} ({p['impl']}, {p['layout']}) | "
-                      f"{o['images_per_cpu_s'] / p['images_per_cpu_s']:.2f} | {ow:.2f} | "
+                      f"{o['images_per_cpu_s'] / p['images_per_cpu_s']:.2f} | {ow:.2f} | {fe} | "
                       f"{100 * o['images_per_cpu_s'] * flop / peak:.1f} | "
                       f"{100 * p['images_per_cpu_s'] * flop / peak:.1f} |")
 

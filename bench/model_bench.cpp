@@ -7,6 +7,7 @@
 //   channels_last    fp32, input and every 4-D parameter in channels-last memory format
 //   cl_bf16_autocast channels-last, forward under CPU autocast to bfloat16 (fp32 weights)
 //   cl_bf16_weights  channels-last, weights and input converted to bfloat16
+//   frozen           (inference only) model::FrozenNet on channels-last input
 // Counters: items_per_second (images/s, wall time), images_per_cpu_s (images per second of
 // process CPU time) and peak_rss_mb (the process's resident-set high-water mark during that
 // benchmark: VmHWM is reset before each one).
@@ -47,7 +48,7 @@ using gg::model::GoogLeNet;
 using gg::model::Variant;
 
 enum class Mode { kInfer, kTrain };
-enum class Setup { kNchw, kChannelsLast, kBf16Autocast, kBf16Weights };
+enum class Setup { kNchw, kChannelsLast, kBf16Autocast, kBf16Weights, kFrozen };
 const char* mode_name(Mode m) { return m == Mode::kInfer ? "Infer" : "Train"; }
 const char* setup_name(Setup s) {
   switch (s) {
@@ -59,6 +60,8 @@ const char* setup_name(Setup s) {
       return "cl_bf16_autocast";
     case Setup::kBf16Weights:
       return "cl_bf16_weights";
+    case Setup::kFrozen:
+      return "frozen";
   }
   return "?";
 }
@@ -145,9 +148,11 @@ struct Workload {
   GoogLeNet net{nullptr};
   torch::Tensor x, labels;
   std::optional<torch::optim::SGD> sgd;
+  std::optional<gg::model::FrozenNet> frozen;
   Setup setup;
 
   torch::Tensor forward() {
+    if (frozen) return frozen->forward(x);
     if (setup == Setup::kBf16Autocast) return with_bf16_autocast([&] { return net->forward(x); });
     return net->forward(x);
   }
@@ -183,10 +188,17 @@ Workload make_workload(Variant v, Mode mode, Setup setup) {
   w.net->train(mode == Mode::kTrain);
   if (mode == Mode::kTrain)
     w.sgd.emplace(w.net->parameters(), torch::optim::SGDOptions(1e-3).momentum(0.9));
+  if (setup == Setup::kFrozen) w.frozen.emplace(w.net, g_flags.batch);
   return w;
 }
 
 void run_benchmark(benchmark::State& state, Variant v, Mode mode, Setup setup) {
+  if (setup == Setup::kFrozen && mode == Mode::kTrain) {
+    state.SkipWithError("frozen is inference only");
+    for (auto _ : state) {
+    }
+    return;
+  }
   Workload w = make_workload(v, mode, setup);
   try {
     w.step(mode);                      // warm-up: oneDNN primitives, allocator
@@ -254,6 +266,18 @@ void print_parity(Variant v) {
   x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   torch::NoGradGuard no_grad;
   const torch::Tensor fp32 = net->forward(x);
+  // The frozen form: its build time (once per model) and its parity with eager fp32.
+  // The first build in a process also pays oneDNN's one-time set-up: time a second one too.
+  double freeze_ms[2];
+  std::optional<gg::model::FrozenNet> frozen;
+  for (double& ms : freeze_ms) {
+    const auto t0 = std::chrono::steady_clock::now();
+    frozen.emplace(net, /*batch=*/1);
+    ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+  std::printf("parity %-11s frozen vs eager fp32 %.2e (built in %.0f ms, again %.0f ms, %s)\n",
+              name, relative_max_diff(frozen->forward(x), fp32), freeze_ms[0], freeze_ms[1],
+              frozen->prepacked() ? "pre-packed oneDNN" : "unpacked");
   torch::Tensor autocast, bf16;
   try {
     autocast = with_bf16_autocast([&] { return net->forward(x); });
@@ -323,7 +347,8 @@ void profile(const std::string& spec) {
   const Variant v = gg::model::parse_variant(variant);
   const Mode mode = mode_s == "train" ? Mode::kTrain : Mode::kInfer;
   Setup setup = Setup::kNchw;
-  for (Setup s : {Setup::kNchw, Setup::kChannelsLast, Setup::kBf16Autocast, Setup::kBf16Weights})
+  for (Setup s : {Setup::kNchw, Setup::kChannelsLast, Setup::kBf16Autocast, Setup::kBf16Weights,
+                  Setup::kFrozen})
     if (setup_s == setup_name(s)) setup = s;
   Workload w = make_workload(v, mode, setup);
   w.step(mode);
@@ -425,8 +450,9 @@ int main(int argc, char** argv) {
 
   for (Variant v : {Variant::kBvlc, Variant::kTorchvision})
     for (Mode m : {Mode::kInfer, Mode::kTrain})
-      for (Setup s :
-           {Setup::kNchw, Setup::kChannelsLast, Setup::kBf16Autocast, Setup::kBf16Weights}) {
+      for (Setup s : {Setup::kNchw, Setup::kChannelsLast, Setup::kBf16Autocast, Setup::kBf16Weights,
+                      Setup::kFrozen}) {
+        if (s == Setup::kFrozen && m == Mode::kTrain) continue;
         const std::string name = std::string("BM_") + mode_name(m) + "/" +
                                  gg::model::variant_name(v) + "/" + setup_name(s);
         benchmark::RegisterBenchmark(name.c_str(), run_benchmark, v, m, s)

@@ -14,6 +14,7 @@ namespace fs = std::filesystem;
 struct ExportArgs {
   fs::path bundle, out;
   std::string device = "cpu";
+  bool frozen = false;
 };
 
 void add_export(CLI::App& app) {
@@ -23,6 +24,9 @@ void add_export(CLI::App& app) {
   c->add_option("bundle", a->bundle, "Model bundle from `train` or `run`")->required();
   c->add_option("out", a->out, "Directory to create (must be absent or empty)")->required();
   add_device_option(c, a->device);
+  c->add_flag("--frozen", a->frozen,
+              "torch::jit::freeze each module (weights as constants, BatchNorm folded); "
+              "call optimize_for_inference after loading for oneDNN pre-packing");
   c->footer(
       "Writes OUT/t1.pt, t2.pt, flair.pt (TorchScript, load with torch::jit::load or "
       "torch.jit.load) and\n"
@@ -33,7 +37,7 @@ void add_export(CLI::App& app) {
       "RGB in [0,1] (the grey slice replicated), in eval mode.\n"
       "Example: gliomagrade export results/model exported");
   c->callback([a] {
-    const auto models = infer::export_torchscript(a->bundle, a->out, a->device);
+    const auto models = infer::export_torchscript(a->bundle, a->out, a->device, a->frozen);
     for (const auto& m : models) fmt::print("{}: {}\n", m.sequence, m.file.string());
     fmt::print("export: {}\n", (a->out / "export.json").string());
   });

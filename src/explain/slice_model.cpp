@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "common/error.h"
 #include "explain/explain.h"
@@ -17,6 +18,8 @@ struct SliceModel::Impl {
   fs::path weights;
   model::GoogLeNet net{nullptr};
   torch::Device device{torch::kCPU};
+  // Built once per model: predict, and Grad-CAM's forward up to the last block, run it.
+  std::optional<model::FrozenNet> frozen;
 };
 
 namespace {
@@ -50,6 +53,7 @@ SliceModel::SliceModel(const fs::path& weights, const std::string& variant,
   impl_->net->to(impl_->device);
   impl_->net->to_memory_format(torch::MemoryFormat::ChannelsLast);
   impl_->net->eval();
+  impl_->frozen.emplace(impl_->net);
 }
 
 SliceModel::~SliceModel() = default;
@@ -60,7 +64,7 @@ const fs::path& SliceModel::weights_path() const { return impl_->weights; }
 
 std::vector<double> SliceModel::predict(const uint8_t* slices, int64_t n, int size,
                                         int batch_size) const {
-  const auto logits = model::batched_logits(impl_->net, slices, n, size, batch_size, true);
+  const auto logits = model::batched_logits(*impl_->frozen, slices, n, size, batch_size, true);
   const auto prob = model::hgg_probability(logits).to(torch::kFloat64).cpu().contiguous();
   return std::vector<double>(prob.data_ptr<double>(), prob.data_ptr<double>() + prob.numel());
 }
@@ -93,10 +97,13 @@ int chosen_class(int target_class, double p_hgg) {
 }  // namespace
 
 Heatmap SliceModel::grad_cam(const uint8_t* slice, int size, int target_class) const {
-  auto& net = impl_->net;
-  // The input requires grad so the graph reaches the last block even if every parameter is frozen.
-  auto x = network_input(net, slice, 1, size, impl_->device).detach().requires_grad_(true);
-  auto [logits, last] = net->forward_with_last_block(x);
+  const auto& frozen = *impl_->frozen;
+  // Grad-CAM needs the gradient at the last block only: the forward up to it runs frozen (no
+  // graph), the head (average pool, fc) eager with autograd from the last block on.
+  auto last = frozen.last_block(network_input(frozen.net(), slice, 1, size, impl_->device))
+                  .detach()
+                  .requires_grad_(true);
+  auto logits = frozen.head(last);
   Heatmap h;
   h.size = size;
   h.p_hgg = torch::softmax(logits, 1)[0][kHgg].item<double>();
@@ -112,7 +119,7 @@ std::vector<double> SliceModel::predict_with_cam(const uint8_t* slices, int64_t 
                                                  int batch_size) const {
   if (cam_index < 0 || cam_index >= n)
     throw std::out_of_range("predict_with_cam: cam_index outside the batch");
-  auto& net = impl_->net;
+  const auto& frozen = *impl_->frozen;
   std::vector<double> p;
   p.reserve(size_t(n));
   const size_t bytes = size_t(size) * size_t(size);
@@ -120,22 +127,16 @@ std::vector<double> SliceModel::predict_with_cam(const uint8_t* slices, int64_t 
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t count = std::min<int64_t>(batch_size, n - start);
     torch::NoGradGuard no_grad;
-    auto x = network_input(net, slices + size_t(start) * bytes, count, size, impl_->device);
-    auto [logits, last] = net->forward_with_last_block(x);
+    auto last = frozen.last_block(
+        network_input(frozen.net(), slices + size_t(start) * bytes, count, size, impl_->device));
+    auto logits = frozen.head(last);
     if (cam_index >= start && cam_index < start + count)
       last_block = last.select(0, cam_index - start).unsqueeze(0);
     auto prob = torch::softmax(logits, 1).select(1, 1).to(torch::kFloat64).cpu().contiguous();
     p.insert(p.end(), prob.data_ptr<double>(), prob.data_ptr<double>() + count);
   }
-  // The head of both variants in eval mode: global average pool, then fc (dropout is the identity).
-  torch::Tensor fc_weight, fc_bias;
-  for (const auto& param : net->named_parameters()) {
-    if (param.key() == "fc.weight") fc_weight = param.value().detach();
-    if (param.key() == "fc.bias") fc_bias = param.value().detach();
-  }
   auto activations = last_block.contiguous().detach().requires_grad_(true);
-  auto logits = torch::linear(torch::flatten(torch::adaptive_avg_pool2d(activations, {1, 1}), 1),
-                              fc_weight, fc_bias);
+  auto logits = frozen.head(activations);
   cam->size = size;
   cam->p_hgg = p[size_t(cam_index)];
   cam->target_class = chosen_class(target_class, cam->p_hgg);

@@ -135,7 +135,7 @@ torch::jit::Module script_module(model::GoogLeNet& net, const std::string& seque
 }  // namespace
 
 std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const fs::path& out_dir,
-                                              const std::string& device) {
+                                              const std::string& device, bool frozen) {
   // Validates model.json, the variant, every sequence's weights, and the device.
   const Predictor checked(bundle_dir, device);
   const torch::Device on = model::resolve_device(device);
@@ -151,6 +151,10 @@ std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const 
     net->eval();
     torch::jit::Module m = script_module(net, name);
     m.to(on);
+    if (frozen) {
+      m.eval();
+      m = torch::jit::freeze(m, std::vector<std::string>{"logits"});
+    }
     const fs::path file = staging.path() / (name + ".pt");
     try {
       m.save(file.string());
@@ -163,6 +167,7 @@ std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const 
   }
   json j = {{"format", kExportFormat},
             {"variant", info.variant},
+            {"frozen", frozen},
             {"classes", {"LGG", "HGG"}},
             {"models", models},
             {"input",

@@ -240,11 +240,18 @@ std::string id_from_path(const fs::path& flair);
 // absent or empty before, complete or absent after. Throws as Predictor does for the bundle,
 // kBadInput when out_dir exists and is not empty. `device`: where the modules' tensors are
 // saved (torch.jit.load puts them there unless told otherwise: map_location).
+// With `frozen`, each module is torch::jit::freeze'd before it is written (forward and logits
+// kept): the weights become constants and BatchNorm is folded into the convolutions (torchvision),
+// as model::FrozenNet does. The oneDNN pre-packing FrozenNet adds cannot be written: libtorch
+// 1.13 saves a torch::jit::optimize_for_inference'd module but cannot load it back ("required
+// keyword attribute 'value' is undefined"), so a consumer calls optimize_for_inference after
+// loading.
 struct ExportedModel {
   std::string sequence;
   fs::path file;
 };
 std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const fs::path& out_dir,
-                                              const std::string& device = "cpu");
+                                              const std::string& device = "cpu",
+                                              bool frozen = false);
 
 }  // namespace gg::infer

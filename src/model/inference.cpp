@@ -17,12 +17,14 @@ torch::Tensor slices_to_input(const GoogLeNet& net, const uint8_t* slices, int64
   return channels_last ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
 }
 
-torch::Tensor batched_logits(GoogLeNet& net, const uint8_t* slices, int64_t n, int size,
-                             int64_t batch, bool channels_last,
-                             const std::function<void(int64_t)>& on_batch) {
+namespace {
+
+// The loop shared by the eager and the frozen forms: `forward` on each batch of slices.
+template <class Forward>
+torch::Tensor logits_in_batches(const GoogLeNet& net, const Forward& forward, const uint8_t* slices,
+                                int64_t n, int size, int64_t batch, bool channels_last,
+                                const std::function<void(int64_t)>& on_batch) {
   torch::NoGradGuard no_grad;
-  const bool was_training = net->is_training();
-  net->eval();
   std::vector<torch::Tensor> parts;
   const size_t bytes = size_t(size) * size_t(size);
   const auto params = net->parameters();
@@ -30,12 +32,40 @@ torch::Tensor batched_logits(GoogLeNet& net, const uint8_t* slices, int64_t n, i
   for (int64_t start = 0; start < n; start += batch) {
     const int64_t count = std::min(batch, n - start);
     const auto x = slices_to_input(net, slices + size_t(start) * bytes, count, size, channels_last);
-    parts.push_back(net->forward(x.to(device)).to(torch::kCPU));
+    parts.push_back(forward(x.to(device)).to(torch::kCPU));
     if (on_batch) on_batch(count);
   }
-  if (was_training) net->train();
   if (parts.empty()) return torch::empty({0, net->options().num_classes}, torch::kFloat32);
   return torch::cat(parts, 0);
+}
+
+}  // namespace
+
+torch::Tensor batched_logits(GoogLeNet& net, const uint8_t* slices, int64_t n, int size,
+                             int64_t batch, bool channels_last,
+                             const std::function<void(int64_t)>& on_batch, bool eager) {
+  const auto params = net->parameters();
+  const bool float32 = std::all_of(params.begin(), params.end(), [](const torch::Tensor& p) {
+    return p.scalar_type() == torch::kFloat32;
+  });
+  if (!eager && float32 && n > 0)
+    return batched_logits(FrozenNet(net, std::min(batch, n), size), slices, n, size, batch,
+                          channels_last, on_batch);
+  const bool was_training = net->is_training();
+  net->eval();
+  auto logits = logits_in_batches(
+      net, [&](const torch::Tensor& x) { return net->forward(x); }, slices, n, size, batch,
+      channels_last, on_batch);
+  if (was_training) net->train();
+  return logits;
+}
+
+torch::Tensor batched_logits(const FrozenNet& net, const uint8_t* slices, int64_t n, int size,
+                             int64_t batch, bool channels_last,
+                             const std::function<void(int64_t)>& on_batch) {
+  return logits_in_batches(
+      net.net(), [&](const torch::Tensor& x) { return net.forward(x); }, slices, n, size, batch,
+      channels_last, on_batch);
 }
 
 torch::Device resolve_device(const std::string& spec) {

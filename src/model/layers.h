@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace gg::model::detail {
 
@@ -49,5 +50,19 @@ class InceptionAuxImpl : public torch::nn::Module {
   double dropout_p;
 };
 TORCH_MODULE(InceptionAux);
+
+}  // namespace gg::model::detail
+
+namespace gg::model::detail {
+
+// max_pool2d (dilation 1) for inference: a float32 channels-last CPU tensor that needs no
+// gradient takes an index-free kernel (pool.cpp, bit-identical results); anything else goes to
+// torch::max_pool2d.
+torch::Tensor max_pool_inference(const torch::Tensor& x, int64_t kernel, int64_t stride,
+                                 int64_t padding, bool ceil_mode);
+// torch::cat(parts, 1) for inference: float32 channels-last CPU tensors of one batch and spatial
+// size that need no gradient are copied pixel by pixel (nhwc.cpp); anything else goes to
+// torch::cat.
+torch::Tensor cat_channels(const std::vector<torch::Tensor>& parts);
 
 }  // namespace gg::model::detail

@@ -99,6 +99,8 @@ class GoogLeNetImpl : public torch::nn::Module {
 
   // The variant's input layer: [N,3,H,W] RGB (grey replicated) in [0,1] -> native input.
   torch::Tensor normalise_input(const torch::Tensor& rgb01) const;
+  // torchvision's transform_input (when options().transform_input; forward applies it).
+  torch::Tensor input_transform(torch::Tensor x) const;
 
   // For Grad-CAM: logits plus the output of the last inception block (inception 5b,
   // [N,1024,7,7] at 224x224), which stays in the autograd graph.
@@ -138,7 +140,6 @@ class GoogLeNetImpl : public torch::nn::Module {
   };
   TrainOutputs run(torch::Tensor x, bool want_aux, torch::Tensor* last_block, torch::Tensor* pooled,
                    const Rows* dropout_rows = nullptr);
-  torch::Tensor input_transform(torch::Tensor x) const;
 
   GoogLeNetOptions options_;
   int frozen_stages_ = 0;
@@ -148,6 +149,36 @@ class GoogLeNetImpl : public torch::nn::Module {
   torch::nn::Linear fc_{nullptr};
 };
 TORCH_MODULE(GoogLeNet);
+
+// A trained GoogLeNet frozen for inference (issue 11): a snapshot of the net's eval-mode function
+// with BatchNorm folded into the convolutions (torchvision), each conv + bias + ReLU one oneDNN
+// primitive whose weights are pre-packed once (mkldnn_prepacked::conv2d_prepack, on a CPU libtorch
+// with oneDNN; elsewhere folded weights + conv2d + relu_), and max pooling without indices.
+// Build it once per model and reuse it (building takes 7-20 ms on 2 cores). It copies
+// the weights, so later changes to the net (training steps, load_weights) are not seen: freeze
+// again. Float32 only; input [N,3,H,W] in either memory format (taken channels-last), any batch
+// size; the logits equal the eager net's in eval mode to ~1e-6 relative (the BatchNorm fold).
+// Gradients do not flow through it: Grad-CAM takes last_block() and runs head() with autograd.
+class FrozenNet {
+ public:
+  // `batch` and `image_size` are the shape the primitives are prepared for (others work, a
+  // little slower). Throws gg::Error (kBadInput) for a net that is not float32.
+  explicit FrozenNet(GoogLeNet net, int64_t batch = 32, int64_t image_size = 224);
+
+  torch::Tensor forward(const torch::Tensor& x) const;  // logits [N,C]
+  // The output of inception 5b ([N,1024,7,7] at 224x224, channels-last), no gradient.
+  torch::Tensor last_block(const torch::Tensor& x) const;
+  // The eval-mode head on a last block (global average pool, fc), differentiable in its input.
+  torch::Tensor head(const torch::Tensor& last_block) const;
+  // The source net (for normalise_input, options, device).
+  const GoogLeNet& net() const;
+  // True when the convolutions run as pre-packed oneDNN primitives.
+  bool prepacked() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Impl> impl_;
+};
 
 // Tensors by name, in file order.
 using StateDict = std::vector<std::pair<std::string, torch::Tensor>>;
@@ -214,7 +245,13 @@ torch::Tensor slices_to_input(const GoogLeNet& net, const uint8_t* slices, int64
 // `batch` at a time on the device of the net's parameters, in eval mode without gradients; the
 // module's training mode is restored afterwards. on_batch(count) is called after each batch
 // (progress).
+// Float32 nets run frozen (FrozenNet, built once per call); `eager` keeps the module's own
+// forward (the reference; and cheaper for a handful of slices, where freezing would dominate).
 torch::Tensor batched_logits(GoogLeNet& net, const uint8_t* slices, int64_t n, int size,
+                             int64_t batch = 32, bool channels_last = true,
+                             const std::function<void(int64_t)>& on_batch = {}, bool eager = false);
+// The same with a net frozen once by the caller.
+torch::Tensor batched_logits(const FrozenNet& net, const uint8_t* slices, int64_t n, int size,
                              int64_t batch = 32, bool channels_last = true,
                              const std::function<void(int64_t)>& on_batch = {});
 

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "explain/explain.h"
+#include "explain/upsample.h"
 #include "model/model.h"
 #include "synth/synth.h"
 #include "testing/testing.h"
@@ -272,6 +273,41 @@ TEST(GradCam, HeatmapIsNormalisedAndMatchesPredict) {
     const float peak = *std::max_element(h.values.begin(), h.values.end());
     EXPECT_TRUE(peak == 1.0f || peak == 0.0f) << peak;
     EXPECT_GE(*std::min_element(h.values.begin(), h.values.end()), 0.0f);
+  }
+}
+
+// Grad-CAM as it was before the frozen forward: the eager net with autograd from the input.
+std::vector<float> eager_grad_cam(const fs::path& weights, const uint8_t* slice, int size,
+                                  int target_class) {
+  model::GoogLeNet net(model::read_weights_options(weights));
+  model::load_weights(net, weights);
+  net->eval();
+  auto x = model::slices_to_input(net, slice, 1, size).detach().requires_grad_(true);
+  auto [logits, last] = net->forward_with_last_block(x);
+  auto grads = torch::autograd::grad({logits[0][target_class]}, {last})[0];
+  torch::NoGradGuard no_grad;
+  auto cam = torch::relu((grads.mean({2, 3}, true) * last.detach()).sum(1, true));
+  cam = upsample_map(cam, size);
+  cam = (cam / cam.max()).clamp(0, 1).contiguous();
+  return std::vector<float>(cam.data_ptr<float>(), cam.data_ptr<float>() + cam.numel());
+}
+
+TEST(GradCam, FrozenForwardGivesTheEagerHeatmap) {
+  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
+  Trained& t = trained();
+  const SliceModel model(t.bundle / "flair.pt", "bvlc");
+  const int size = t.store.size;
+  std::vector<uint8_t> slice(size_t(size) * size_t(size));
+  prep::read_slices(t.store, io::Sequence::kFlair, {0}, slice.data());
+  for (int cls : {kHgg, kLgg}) {
+    const Heatmap h = model.grad_cam(slice.data(), size, cls);
+    const auto eager = eager_grad_cam(t.bundle / "flair.pt", slice.data(), size, cls);
+    ASSERT_EQ(h.values.size(), eager.size());
+    double worst = 0;
+    for (size_t i = 0; i < eager.size(); ++i)
+      worst = std::max(worst, double(std::abs(h.values[i] - eager[i])));
+    std::cout << "class " << cls << ": max |frozen - eager| heatmap difference " << worst << "\n";
+    EXPECT_LT(worst, 1e-4) << "class " << cls;
   }
 }
 

@@ -44,6 +44,30 @@ TEST(Export, TorchScriptModulesMatchTheBundleWithin1e5) {
   }
 }
 
+TEST(Export, FrozenModulesMatchTheUnfrozenOnes) {
+  if (!infer_testing::have_weights()) GTEST_SKIP() << "no BVLC weights";
+  const auto& d = infer_testing::shared();
+  testing::TempDir tmp;
+  const auto plain = export_torchscript(d.bundle, tmp / "plain");
+  const auto frozen = export_torchscript(d.bundle, tmp / "frozen", "cpu", /*frozen=*/true);
+  const auto info = nlohmann::json::parse(read_file(tmp / "frozen/export.json"));
+  EXPECT_EQ(info["frozen"], true);
+  torch::manual_seed(4);
+  auto x = torch::rand({3, 1, 224, 224}).expand({3, 3, 224, 224}).contiguous();
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    torch::jit::Module a = torch::jit::load(plain[i].file.string());
+    torch::jit::Module b = torch::jit::load(frozen[i].file.string());
+    a.eval();
+    const auto expected = a.get_method("logits")({x}).toTensor();
+    const auto logits = b.get_method("logits")({x}).toTensor();
+    EXPECT_LT(((logits - expected).abs().max() / expected.abs().max()).item<double>(), 1e-5);
+    EXPECT_LT((b.forward({x}).toTensor() - a.forward({x}).toTensor()).abs().max().item<double>(),
+              1e-5);
+    EXPECT_TRUE(b.named_parameters().size() == 0) << "weights are constants once frozen";
+  }
+}
+
 TEST(Export, RefusesANonEmptyOutputAndLeavesNothingOnBundleErrors) {
   if (!infer_testing::have_weights()) GTEST_SKIP() << "no BVLC weights";
   const auto& d = infer_testing::shared();
