@@ -122,6 +122,8 @@ void add_run(CLI::App& app) {
       "options gathers them and scores. Slurm: sbatch --array=1-15 --wrap 'gliomagrade run DATA\n"
       "--folds 5 --out cv5 --task $SLURM_ARRAY_TASK_ID', then gliomagrade run DATA --folds 5\n"
       "--out cv5 --resume.\n"
+      "Data-parallel: torchrun --no_python --standalone --nproc_per_node=N gliomagrade run ...\n"
+      "(every training on all ranks; rank 0 prepares the store and scores; see the README).\n"
       "Examples:\n"
       "  gliomagrade run --out results                      synthetic demo\n"
       "  gliomagrade run /data/MICCAI_BraTS_2019_Data_Training --out brats19 --epochs 6 --freeze "

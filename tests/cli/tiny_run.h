@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/csv.h"
 #include "testing/fixture_cache.h"
 #include "testing/testing.h"
 
@@ -79,6 +80,22 @@ inline const fs::path& tiny_cv() {
     return entry / "cv";
   }();
   return out;
+}
+
+// Same rows and labels; P(HGG) columns equal up to float rounding (1 and 2 compute threads sum
+// convolutions in another order: ~1e-7 measured).
+inline void expect_same_predictions(const fs::path& a, const fs::path& b) {
+  const CsvTable x = read_csv(a), y = read_csv(b);
+  ASSERT_EQ(x.header, y.header);
+  ASSERT_EQ(x.rows.size(), y.rows.size());
+  for (size_t i = 0; i < x.rows.size(); ++i)
+    for (size_t c = 0; c < x.header.size(); ++c) {
+      const std::string& name = x.header[c];
+      if (name.rfind("p_", 0) == 0)
+        EXPECT_NEAR(std::stod(x.rows[i][c]), std::stod(y.rows[i][c]), 1e-5) << name << " row " << i;
+      else
+        EXPECT_EQ(x.rows[i][c], y.rows[i][c]) << name << " row " << i;
+    }
 }
 
 }  // namespace gg
