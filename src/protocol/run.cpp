@@ -40,7 +40,7 @@ void check_options(const RunOptions& o, const std::vector<data::ItemKey>& patien
     throw_bad_input("", "--repeats repeats a cross-validation", "add --folds K");
   if (o.jobs < 0)
     throw_bad_input("", "--jobs must be 0 (auto) or more, got " + std::to_string(o.jobs));
-  const int tasks = 3 * (o.folds == 0 ? 1 : o.folds * o.repeats);
+  const int tasks = int(training_tasks(o, "").size());
   if (o.task < 0 || o.task > tasks)
     throw_bad_input(
         "",
