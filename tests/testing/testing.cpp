@@ -48,12 +48,30 @@ CommandResult run_shell(const std::string& cmd) {
 }
 }  // namespace
 
+namespace {
+// Every command under coreutils' timeout (its process group: training children too), so that a
+// command that hangs fails its test with the output so far instead of holding the suite.
+constexpr int kCliTimeoutSeconds = 1100;
+
+std::string cli_command(const std::string& args) {
+  return "timeout -k 10 " + std::to_string(kCliTimeoutSeconds) + " '" + exe_path().string() + "' " +
+         args;
+}
+
+CommandResult noting_timeout(CommandResult r) {
+  if (r.exit_code == 124)
+    r.output += "\n[test harness: the command was stopped after " +
+                std::to_string(kCliTimeoutSeconds) + " s]\n";
+  return r;
+}
+}  // namespace
+
 CommandResult run_cli(const std::string& args) {
-  return run_shell("'" + exe_path().string() + "' " + args + " 2>&1");
+  return noting_timeout(run_shell(cli_command(args) + " 2>&1"));
 }
 
 CommandResult run_cli_stdout(const std::string& args) {
-  return run_shell("'" + exe_path().string() + "' " + args + " 2>/dev/null");
+  return noting_timeout(run_shell(cli_command(args) + " 2>/dev/null"));
 }
 
 }  // namespace gg::testing
