@@ -7,7 +7,8 @@
 //   channels_last    fp32, input and every 4-D parameter in channels-last memory format
 //   cl_bf16_autocast channels-last, forward under CPU autocast to bfloat16 (fp32 weights)
 //   cl_bf16_weights  channels-last, weights and input converted to bfloat16
-//   frozen           (inference only) model::FrozenNet on channels-last input
+//   frozen           inference: model::FrozenNet on channels-last input; training (with
+//                    --freeze N only): channels-last, the N frozen stages through FrozenNet
 // Counters: items_per_second (images/s, wall time), images_per_cpu_s (images per second of
 // process CPU time) and peak_rss_mb (the process's resident-set high-water mark during that
 // benchmark: VmHWM is reset before each one).
@@ -15,7 +16,8 @@
 // whether the CPU has native bf16 (avx512_bf16, amx_bf16).
 //
 //   bench_model [--threads=N] [--batch=N] [--iters_infer=N] [--iters_train=N] [--shared=DIR]
-//               [--profile=VARIANT/MODE/SETUP] [Google Benchmark flags]
+//               [--freeze=N] [--profile=VARIANT/MODE/SETUP] [Google Benchmark flags]
+// --freeze N trains with the first N stages frozen (train's --freeze; only the rest is updated).
 // --batch sets the mini-batch (default 32; `train` uses 10). --profile runs that configuration
 // under the autograd profiler and prints every operator's self time instead of benchmarking;
 // convolutions are split by kernel size ("aten::mkldnn_convolution [3x3]").
@@ -77,6 +79,7 @@ struct Flags {
   int iters_infer = 6, iters_train = 3;
   fs::path shared;
   int64_t batch = 32;
+  int freeze = 0;  // Train: freeze the first N stages (frozen: they run through FrozenNet)
   std::string profile;
 };
 Flags g_flags;
@@ -151,7 +154,8 @@ struct Workload {
   std::optional<gg::model::FrozenNet> frozen;
   Setup setup;
 
-  torch::Tensor forward() {
+  torch::Tensor forward(Mode mode) {
+    if (frozen && mode == Mode::kTrain) return net->forward_shard(x, x.size(0), 0, &*frozen);
     if (frozen) return frozen->forward(x);
     if (setup == Setup::kBf16Autocast) return with_bf16_autocast([&] { return net->forward(x); });
     return net->forward(x);
@@ -160,11 +164,11 @@ struct Workload {
   void step(Mode mode) {
     if (mode == Mode::kInfer) {
       torch::NoGradGuard no_grad;
-      benchmark::DoNotOptimize(forward());
+      benchmark::DoNotOptimize(forward(mode));
       return;
     }
     sgd->zero_grad();
-    torch::Tensor loss = torch::cross_entropy_loss(forward().to(torch::kFloat32), labels);
+    torch::Tensor loss = torch::cross_entropy_loss(forward(mode).to(torch::kFloat32), labels);
     loss.backward();
     sgd->step();
   }
@@ -185,16 +189,21 @@ Workload make_workload(Variant v, Mode mode, Setup setup) {
     w.net->to(torch::kBFloat16);
     w.x = w.x.to(torch::kBFloat16);
   }
+  if (mode == Mode::kTrain && g_flags.freeze > 0) w.net->freeze_stages(g_flags.freeze);
   w.net->train(mode == Mode::kTrain);
-  if (mode == Mode::kTrain)
-    w.sgd.emplace(w.net->parameters(), torch::optim::SGDOptions(1e-3).momentum(0.9));
+  if (mode == Mode::kTrain) {
+    std::vector<torch::Tensor> trainable;
+    for (const auto& p : w.net->parameters())
+      if (p.requires_grad()) trainable.push_back(p);
+    w.sgd.emplace(trainable, torch::optim::SGDOptions(1e-3).momentum(0.9));
+  }
   if (setup == Setup::kFrozen) w.frozen.emplace(w.net, g_flags.batch);
   return w;
 }
 
 void run_benchmark(benchmark::State& state, Variant v, Mode mode, Setup setup) {
-  if (setup == Setup::kFrozen && mode == Mode::kTrain) {
-    state.SkipWithError("frozen is inference only");
+  if (setup == Setup::kFrozen && mode == Mode::kTrain && g_flags.freeze == 0) {
+    state.SkipWithError("frozen training needs --freeze N (the frozen stages run frozen)");
     for (auto _ : state) {
     }
     return;
@@ -425,6 +434,8 @@ int main(int argc, char** argv) {
       g_flags.batch = std::stoll(value);
     else if (take_flag(arg, "shared", &value))
       g_flags.shared = value;
+    else if (take_flag(arg, "freeze", &value))
+      g_flags.freeze = std::stoi(value);
     else if (take_flag(arg, "profile", &value))
       g_flags.profile = value;
     else
@@ -452,7 +463,7 @@ int main(int argc, char** argv) {
     for (Mode m : {Mode::kInfer, Mode::kTrain})
       for (Setup s : {Setup::kNchw, Setup::kChannelsLast, Setup::kBf16Autocast, Setup::kBf16Weights,
                       Setup::kFrozen}) {
-        if (s == Setup::kFrozen && m == Mode::kTrain) continue;
+        if (s == Setup::kFrozen && m == Mode::kTrain && g_flags.freeze == 0) continue;
         const std::string name = std::string("BM_") + mode_name(m) + "/" +
                                  gg::model::variant_name(v) + "/" + setup_name(s);
         benchmark::RegisterBenchmark(name.c_str(), run_benchmark, v, m, s)

@@ -168,26 +168,35 @@ FrozenNet::FrozenNet(GoogLeNet net, int64_t batch, int64_t image_size) {
   impl_ = std::move(impl);
 }
 
-torch::Tensor FrozenNet::last_block(const torch::Tensor& input) const {
+torch::Tensor FrozenNet::through_stage(const torch::Tensor& input, int stages) const {
   if (input.dim() != 4 || input.size(1) != 3)
     throw_bad_input("", "GoogLeNet input must be [N,3,H,W], got " + c10::str(input.sizes()));
+  if (stages < 1 || stages > 4)
+    throw_bad_input("", "through_stage: stages must be 1..4, got " + std::to_string(stages));
   torch::NoGradGuard no_grad;
   const Impl& m = *impl_;
   const bool bvlc = m.bvlc;
   auto x = input.contiguous(torch::MemoryFormat::ChannelsLast);
   if (m.transform_input)
     x = m.net->input_transform(x).contiguous(torch::MemoryFormat::ChannelsLast);
-  // The layer sequence of GoogLeNetImpl::run in eval mode.
+  // The layer sequence of GoogLeNetImpl::run in eval mode, cut where the freeze stages end.
   x = detail::max_pool_inference(m.conv1(x), 3, 2, 0, true);
   if (bvlc) x = local_response_norm(x);
   x = m.conv3(m.conv2(x));
   if (bvlc) x = local_response_norm(x);
   x = detail::max_pool_inference(x, 3, 2, 0, true);
+  if (stages == 1) return x;
   x = m.inceptions[1](m.inceptions[0](x));
   x = detail::max_pool_inference(x, 3, 2, 0, true);
+  if (stages == 2) return x;
   for (size_t i = 2; i <= 6; ++i) x = m.inceptions[i](x);
   x = detail::max_pool_inference(x, bvlc ? 3 : 2, 2, 0, true);
+  if (stages == 3) return x;
   return m.inceptions[8](m.inceptions[7](x));
+}
+
+torch::Tensor FrozenNet::last_block(const torch::Tensor& input) const {
+  return through_stage(input, 4);
 }
 
 torch::Tensor FrozenNet::head(const torch::Tensor& last) const {

@@ -63,6 +63,8 @@ torch::Tensor local_response_norm_composite(const torch::Tensor& x, int64_t size
                                             double alpha = 1e-4, double beta = 0.75,
                                             double k = 1.0);
 
+class FrozenNet;
+
 namespace detail {
 class ConvBlockImpl;     // conv [+ BatchNorm] + ReLU (layers.h)
 class InceptionImpl;     // the four-branch inception block
@@ -95,7 +97,11 @@ class GoogLeNetImpl : public torch::nn::Module {
   // is row `first_row` of it: dropout draws its mask for all global_batch rows, from the global
   // generator exactly as torch::dropout draws it for a whole batch, and applies rows
   // [first_row, first_row + N). The shards of one batch thus see the mask one process would draw.
-  torch::Tensor forward_shard(torch::Tensor x, int64_t global_batch, int64_t first_row);
+  // With `frozen_prefix` (a FrozenNet of this net, built after its weights were loaded) and
+  // frozen stages, training mode runs those stages through it: the same function to float
+  // rounding (~1e-7 relative), pre-packed and without autograd. Ignored in eval mode.
+  torch::Tensor forward_shard(torch::Tensor x, int64_t global_batch, int64_t first_row,
+                              const FrozenNet* frozen_prefix = nullptr);
 
   // The variant's input layer: [N,3,H,W] RGB (grey replicated) in [0,1] -> native input.
   torch::Tensor normalise_input(const torch::Tensor& rgb01) const;
@@ -139,7 +145,7 @@ class GoogLeNetImpl : public torch::nn::Module {
     int64_t global_batch, first;
   };
   TrainOutputs run(torch::Tensor x, bool want_aux, torch::Tensor* last_block, torch::Tensor* pooled,
-                   const Rows* dropout_rows = nullptr);
+                   const Rows* dropout_rows = nullptr, const FrozenNet* frozen_prefix = nullptr);
 
   GoogLeNetOptions options_;
   int frozen_stages_ = 0;
@@ -168,6 +174,11 @@ class FrozenNet {
   torch::Tensor forward(const torch::Tensor& x) const;  // logits [N,C]
   // The output of inception 5b ([N,1024,7,7] at 224x224, channels-last), no gradient.
   torch::Tensor last_block(const torch::Tensor& x) const;
+  // The eval-mode forward through the end of freeze stage `stages` (1 the stem and its pool,
+  // 2 inception 3b and the pool after it, 3 inception 4e and its pool, 4 inception 5b), no
+  // gradient: what the first trainable block of a net frozen that far receives. Throws gg::Error
+  // (kBadInput) outside 1..4.
+  torch::Tensor through_stage(const torch::Tensor& x, int stages) const;
   // The eval-mode head on a last block (global average pool, fc), differentiable in its input.
   torch::Tensor head(const torch::Tensor& last_block) const;
   // The source net (for normalise_input, options, device).

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -386,6 +387,7 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
   result.best_weights = best_path;
   result.log_csv = log_path;
 
+  std::optional<model::FrozenNet> frozen_prefix;
   for (int epoch = ck.epoch; epoch < c.epochs; ++epoch) {
     const auto order = epoch_order(train, c, epoch);
     for (int it = (epoch == ck.epoch ? ck.iteration_in_epoch : 0); it < per_epoch; ++it) {
@@ -426,7 +428,10 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
         std::vector<int64_t> labels;
         for (int64_t r : rows) labels.push_back(train.labels[size_t(r)]);
         const auto y = torch::tensor(labels, torch::kInt64).to(device);
-        auto logits = net->forward_shard(x, n, sh.begin);
+        // Frozen stages run frozen (pre-packed, no autograd): built once, at the first batch,
+        // from the weights as loaded (frozen parameters never change during training).
+        if (c.freeze_stages > 0 && !frozen_prefix) frozen_prefix.emplace(net, x.size(0), x.size(2));
+        auto logits = net->forward_shard(x, n, sh.begin, frozen_prefix ? &*frozen_prefix : nullptr);
         auto loss = torch::nn::functional::cross_entropy(
             logits, y, torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights));
         // The shard's weighted mean times its share of the batch's weight: summed over ranks,
