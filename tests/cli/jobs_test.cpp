@@ -28,6 +28,10 @@ TEST(RunJobs, TwoJobsGiveTheOneProcessResultsWithALogPerTraining) {
       << r.output;
   for (const char* line : {"started task 1/3: T1", "done task 2/3: T2", "done task 3/3: FLAIR"})
     EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
+  // The parent reuses the children's trainings: no training rate of its own to report (it
+  // printed "0.0 images/s" for each before).
+  EXPECT_EQ(r.output.find("0.0 images/s"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("t1: best validation loss"), std::string::npos) << r.output;
   // One after the other in one process, with both threads.
   const auto one =
       run_cli("--quiet --threads 2 run --out " + q(dir / "j1") + kTinyOptions + " --jobs 1");
