@@ -216,7 +216,7 @@ void write_summary_png(const PatientPrediction& p, const fs::path& png) {
   for (size_t k = 0; k < 3; ++k) {
     const SequencePrediction& s = p.sequences[k];
     const int x = margin + int(k) * (panel + margin);
-    const std::string name = k == 0 ? "T1" : k == 1 ? "T2" : "FLAIR";
+    const std::string name = io::sequence_label(io::kSequences[k]);
     put(page,
         fmt::format("{}   P(HGG) {:.2f}  -> {}", name, s.p_hgg, s.p_hgg >= 0.5 ? "HGG" : "LGG"), x,
         top + 14, 0.5, black);

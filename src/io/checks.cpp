@@ -109,6 +109,18 @@ const char* sequence_name(Sequence s) {
   return "";
 }
 
+const char* sequence_label(Sequence s) {
+  switch (s) {
+    case Sequence::kT1:
+      return "T1";
+    case Sequence::kT2:
+      return "T2";
+    case Sequence::kFlair:
+      return "FLAIR";
+  }
+  return "";
+}
+
 Sequence parse_sequence(const std::string& s) {
   const std::string t = lower(trim(s));
   if (t == "t1") return Sequence::kT1;

@@ -106,6 +106,7 @@ Grade parse_grade(const std::string& s);  // "LGG"/"HGG" (any case) or "" -> kUn
 enum class Sequence { kT1 = 0, kT2 = 1, kFlair = 2 };
 inline constexpr std::array<Sequence, 3> kSequences{Sequence::kT1, Sequence::kT2, Sequence::kFlair};
 const char* sequence_name(Sequence s);          // "t1", "t2", "flair"
+const char* sequence_label(Sequence s);         // "T1", "T2", "FLAIR": for people to read
 Sequence parse_sequence(const std::string& s);  // "t1"/"T1"/"t2"/"flair"/"FLAIR"; else throws
 
 // One patient's files. seg may be empty (prediction without a mask).

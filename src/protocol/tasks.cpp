@@ -22,22 +22,6 @@ extern char** environ;
 
 namespace gg::protocol {
 
-namespace {
-
-const char* display_name(io::Sequence s) {
-  switch (s) {
-    case io::Sequence::kT1:
-      return "T1";
-    case io::Sequence::kT2:
-      return "T2";
-    case io::Sequence::kFlair:
-      return "FLAIR";
-  }
-  return "?";
-}
-
-}  // namespace
-
 std::vector<TrainingTask> training_tasks(const RunOptions& o, const fs::path& out) {
   std::vector<TrainingTask> tasks;
   auto add = [&](int repeat, int fold, const fs::path& bundle) {
@@ -54,8 +38,9 @@ std::vector<TrainingTask> training_tasks(const RunOptions& o, const fs::path& ou
 }
 
 std::string task_label(const TrainingTask& t) {
-  if (t.fold == 0) return display_name(t.sequence);
-  return fmt::format("repetition {}, fold {}, {}", t.repeat, t.fold, display_name(t.sequence));
+  if (t.fold == 0) return io::sequence_label(t.sequence);
+  return fmt::format("repetition {}, fold {}, {}", t.repeat, t.fold,
+                     io::sequence_label(t.sequence));
 }
 
 namespace detail {
