@@ -114,13 +114,7 @@ std::vector<train::TrainResult> train_bundle(const prep::SliceStore& store,
     const auto& r = results.back();
     if (!r.completed) return results;
     if (!writer) continue;
-    // A training finished before (--resume, --jobs' children) has no rate of this process's own.
-    const std::string rate = r.images_per_second > 0
-                                 ? fmt::format(", {:.1f} images/s", r.images_per_second)
-                                 : std::string(" (trained earlier or by another process)");
-    fmt::print(stderr, "  {}: best validation loss {:.4f} (accuracy {:.1f}%) at iteration {}{}\n",
-               io::sequence_name(s), r.best_val_loss, 100 * r.best_val_accuracy, r.best_iteration,
-               rate);
+    detail::print_training_summary(io::sequence_name(s), r);
     if (comm)
       fmt::print(stderr, "  {}: {} ranks, {:.1f}% of the time in the gradients' all-reduce\n",
                  io::sequence_name(s), r.world_size,

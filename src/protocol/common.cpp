@@ -207,6 +207,14 @@ std::unique_ptr<FileLock> lock_training(const fs::path& bundle, io::Sequence seq
   return lock;
 }
 
+void print_training_summary(const std::string& name, const train::TrainResult& r) {
+  const std::string rate = r.images_per_second > 0
+                               ? fmt::format(", {:.1f} images/s", r.images_per_second)
+                               : std::string(" (trained earlier or by another process)");
+  fmt::print(stderr, "  {}: best validation loss {:.4f} (accuracy {:.1f}%) at iteration {}{}\n",
+             name, r.best_val_loss, 100 * r.best_val_accuracy, r.best_iteration, rate);
+}
+
 void finish_results_dir(const fs::path& out, const std::string& marker, const std::string& command,
                         const json& options, const std::string& store_key, const StageClock& clock,
                         const json& extra) {

@@ -76,6 +76,9 @@ inline void begin_results_dir(const fs::path& out, const std::string& marker,
 // checkpoints. Only the writing rank of a data-parallel world takes it.
 std::unique_ptr<FileLock> lock_training(const fs::path& bundle, io::Sequence sequence,
                                         const std::string& label);
+// "  <name>: best validation loss ... at iteration N, R images/s" on stderr; a training finished
+// before (--resume, --jobs' children) has no rate of this process's own and says so instead.
+void print_training_summary(const std::string& name, const train::TrainResult& r);
 // Writes config.json (the options), provenance.json (versions, store key, per-stage times and
 // memory, plus `extra`'s fields) and marks the results directory complete.
 void finish_results_dir(const fs::path& out, const std::string& marker, const std::string& command,

@@ -154,12 +154,7 @@ RunSummary train_one_task(const RunOptions& o, const fs::path& out, const json& 
   const auto r = train::train_sequence(store, split, task.sequence, o.train, task.bundle,
                                        train::has_checkpoint(task.bundle, task.sequence), o.comm);
   clock.stop();
-  if (r.completed && writer)
-    fmt::print(stderr,
-               "  {}: best validation loss {:.4f} (accuracy {:.1f}%) at iteration {}, {:.1f} "
-               "images/s\n",
-               task_label(task), r.best_val_loss, 100 * r.best_val_accuracy, r.best_iteration,
-               r.images_per_second);
+  if (r.completed && writer) detail::print_training_summary(task_label(task), r);
   RunSummary summary;
   summary.task = task.number;
   summary.completed = r.completed;
