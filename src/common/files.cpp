@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -44,18 +45,22 @@ void write_file_atomic(const fs::path& path, std::string_view bytes) {
   std::error_code ec;
   if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
   const fs::path tmp = path.string() + ".tmp-" + unique_suffix();
-  {
-    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(tmp.c_str(), "wb"), &std::fclose);
-    if (!f)
-      throw_runtime(path.string(), "cannot create file",
-                    "check the directory exists and is writable");
-    const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f.get()) == bytes.size() &&
-                    std::fflush(f.get()) == 0;
-    if (!ok) {
-      f.reset();
-      fs::remove(tmp, ec);
-      throw_runtime(path.string(), "write failed", "check free disk space");
-    }
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f)
+    throw_runtime(path.string(), std::string("cannot create file (") + std::strerror(errno) + ")",
+                  "check the directory exists and is writable");
+  // A full disk or a file-size limit can surface at the write, the flush or the close.
+  errno = 0;
+  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  ok = std::fflush(f) == 0 && ok;
+  const int write_errno = errno;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) {
+    const int e = write_errno ? write_errno : errno;
+    fs::remove(tmp, ec);
+    throw_runtime(path.string(),
+                  std::string("write failed (") + (e ? std::strerror(e) : "short write") + ")",
+                  "check free disk space and file size limits");
   }
   fs::rename(tmp, path, ec);
   if (ec) {

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -156,12 +157,16 @@ std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const 
       m = torch::jit::freeze(m, std::vector<std::string>{"logits"});
     }
     const fs::path file = staging.path() / (name + ".pt");
+    // Serialised in memory, then written by write_file_atomic: libtorch's own file writer throws
+    // from its destructor when a write fails (a full disk), which aborts the process.
+    std::ostringstream bytes;
     try {
-      m.save(file.string());
+      m.save(bytes);
     } catch (const c10::Error& e) {
       throw_runtime(file.string(),
-                    std::string("cannot write TorchScript: ") + e.what_without_backtrace());
+                    std::string("cannot serialise TorchScript: ") + e.what_without_backtrace());
     }
+    write_file_atomic(file, bytes.str());
     models[name] = {{"file", name + ".pt"}, {"sha256", sha256_file(file)}};
     exported.push_back({name, out_dir / (name + ".pt")});
   }

@@ -20,6 +20,7 @@
 #include <numeric>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "common/csv.h"
@@ -246,7 +247,10 @@ void save_checkpoint(model::GoogLeNet& net, torch::optim::SGD& opt, const Checkp
   {
     StagingDir stage(dir.string() + ".new", true);
     model::save_weights(net, stage.path() / "weights.pt");
-    torch::save(opt, (stage.path() / "optimizer.pt").string());
+    // In memory first: libtorch's file writer aborts the process when a write fails.
+    std::ostringstream optimizer_bytes;
+    torch::save(opt, optimizer_bytes);
+    write_file_atomic(stage.path() / "optimizer.pt", optimizer_bytes.str());
     const json j = {{"epoch", ck.epoch},
                     {"iteration_in_epoch", ck.iteration_in_epoch},
                     {"iterations", ck.iterations},

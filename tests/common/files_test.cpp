@@ -36,6 +36,27 @@ TEST(WriteFileAtomic, UnwritableDirectoryIsARuntimeError) {
   }
 }
 
+TEST(WriteFileAtomic, AFailedWriteSaysWhyAndLeavesNothing) {
+  testing::TempDir dir;
+  write_file_atomic(dir / "kept.bin", "old");
+  {
+    testing::FileSizeLimit cap(1000);  // fails like a full disk
+    try {
+      write_file_atomic(dir / "kept.bin", std::string(5000, 'x'));
+      FAIL() << "expected an error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::kRuntime);
+      EXPECT_EQ(e.file(), (dir / "kept.bin").string());
+      EXPECT_NE(e.problem().find("write failed (File too large)"), std::string::npos)
+          << e.problem();
+    }
+  }
+  EXPECT_EQ(read_file(dir / "kept.bin"), "old");
+  int n = 0;
+  for (auto& e : fs::directory_iterator(dir.path())) (void)e, ++n;
+  EXPECT_EQ(n, 1) << "the temporary file is removed";
+}
+
 TEST(StagingDir, RemovedWithoutCommit) {
   testing::TempDir dir;
   fs::path tmp;

@@ -68,6 +68,26 @@ TEST(Export, FrozenModulesMatchTheUnfrozenOnes) {
   }
 }
 
+// A failed write (a full disk in CI) aborted the process from libtorch's file writer's
+// destructor; it is one error naming the file, and nothing is left behind.
+TEST(Export, AFailedWriteIsAnErrorAndLeavesNothing) {
+  if (!infer_testing::have_weights()) GTEST_SKIP() << "no BVLC weights";
+  const auto& d = infer_testing::shared();
+  testing::TempDir tmp;
+  {
+    testing::FileSizeLimit cap(1 << 20);  // each module is ~24 MB
+    try {
+      export_torchscript(d.bundle, tmp / "exported");
+      FAIL() << "expected an error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::kRuntime);
+      EXPECT_NE(e.file().find(".pt"), std::string::npos) << e.file();
+      EXPECT_NE(e.problem().find("write failed"), std::string::npos) << e.problem();
+    }
+  }
+  EXPECT_TRUE(fs::is_empty(tmp.path())) << "no partial export is left";
+}
+
 TEST(Export, RefusesANonEmptyOutputAndLeavesNothingOnBundleErrors) {
   if (!infer_testing::have_weights()) GTEST_SKIP() << "no BVLC weights";
   const auto& d = infer_testing::shared();

@@ -1,9 +1,11 @@
 #include "testing/testing.h"
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -32,6 +34,23 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   fs::remove_all(path_, ec);
+}
+
+FileSizeLimit::FileSizeLimit(unsigned long bytes) {
+  rlimit r{};
+  ::getrlimit(RLIMIT_FSIZE, &r);
+  old_soft_ = r.rlim_cur;
+  old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+  r.rlim_cur = bytes;
+  if (::setrlimit(RLIMIT_FSIZE, &r) != 0) ADD_FAILURE() << "setrlimit(RLIMIT_FSIZE) failed";
+}
+
+FileSizeLimit::~FileSizeLimit() {
+  rlimit r{};
+  ::getrlimit(RLIMIT_FSIZE, &r);
+  r.rlim_cur = old_soft_;
+  ::setrlimit(RLIMIT_FSIZE, &r);
+  std::signal(SIGXFSZ, old_handler_);
 }
 
 namespace {

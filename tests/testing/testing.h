@@ -35,6 +35,21 @@ class TempDir {
   fs::path path_;
 };
 
+// Caps the size of any file this process writes (RLIMIT_FSIZE) while it lives: a write past the
+// cap fails with EFBIG, as a full disk fails with ENOSPC. SIGXFSZ is ignored meanwhile so the write
+// returns the error instead of killing the process.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(unsigned long bytes);
+  ~FileSizeLimit();
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  unsigned long old_soft_ = 0;
+  void (*old_handler_)(int) = nullptr;
+};
+
 struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr together
