@@ -14,10 +14,11 @@ namespace gg::dist {
 // (28 MB) travel in 2 all-reduces that are all in flight before the first is awaited.
 inline constexpr int64_t kBucketBytes = 25 * 1024 * 1024;
 
-// Sums `tensors` over all ranks, in place. They must be CPU tensors, of one dtype per bucket run
-// (any layout: they are flattened into buckets and copied back). `what` names the step in errors
-// ("gradients of iteration 12"). Throws gg::Error (see Communicator::Impl::fail): kRuntime naming
-// a lost rank, or the error another rank reported.
+// Sums `tensors` over all ranks, in place. Any device, dtype and layout: they are flattened into
+// buckets of one dtype and device and copied back. CPU buckets go through Gloo; CUDA buckets
+// through NCCL where libtorch has it (untested here), else through Gloo on a host copy. `what`
+// names the step in errors ("gradients of iteration 12"). Throws gg::Error (see
+// Communicator::Impl::fail): kRuntime naming a lost rank, or the error another rank reported.
 void all_reduce_sum(Communicator& comm, const std::vector<torch::Tensor>& tensors,
                     const std::string& what);
 

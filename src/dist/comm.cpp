@@ -1,8 +1,12 @@
-// The c10d side of dist: TCPStore rendezvous, the Gloo process group, the collectives, and what
-// a rank does when another fails. The only file that includes c10d's headers.
+// The c10d side of dist: TCPStore rendezvous, the Gloo process group (and NCCL's for CUDA tensors
+// where libtorch has it), the collectives, and what a rank does when another fails. The only file
+// that includes c10d's headers.
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_NCCL  // set by src/dist/CMakeLists.txt for a CUDA LibTorch
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <fmt/format.h>
 #include <glog/logging.h>
@@ -67,7 +71,11 @@ struct Communicator::Impl {
   WorldConfig world;
   std::chrono::milliseconds timeout{0};
   c10::intrusive_ptr<c10d::Store> store;  // our keys ("gg/...")
+  c10::intrusive_ptr<c10d::Store> base;   // the rendezvous store, for the process groups
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  // CUDA tensors' collectives, made at the first one (every rank reaches it in the same order).
+  // Untested: this build's libtorch has no CUDA (see the README's "Distributed training").
+  c10::intrusive_ptr<c10d::ProcessGroup> nccl;
   bool failed = false;  // an error of the distributed layer is already on its way
 
   std::string where() const { return fmt::format("{}:{}", world.master_addr, world.master_port); }
@@ -78,6 +86,7 @@ struct Communicator::Impl {
     failed = true;
     const std::string gloo = first_line(cause.what());
     group.reset();  // close our connections: ranks still waiting on us fail at once too
+    nccl.reset();
     const int me = world.rank;
     try {
       store->set(key("down", me), bytes("1"));
@@ -176,6 +185,7 @@ std::unique_ptr<Communicator> Communicator::connect(const WorldConfig& world,
                     "start rank 0 (it hosts the store) and check MASTER_ADDR and MASTER_PORT");
   }
   if (world.agent_store) base = c10::make_intrusive<c10d::PrefixStore>(world.store_prefix, base);
+  impl->base = base;
   impl->store = c10::make_intrusive<c10d::PrefixStore>("gg", base);
   auto& store = *impl->store;
 
@@ -261,6 +271,7 @@ void Communicator::report_failure(const Error& error) noexcept {
                  bytes(std::to_string(int(error.code())) + "\t" + line));
     m.store->set(key("down", m.world.rank), bytes("1"));
     m.group.reset();
+    m.nccl.reset();
     if (m.world.rank != 0 || m.world.agent_store) return;
     // This process holds the store: keep it up until the others have read the error.
     const auto deadline = std::chrono::steady_clock::now() + kGrace;
@@ -311,6 +322,30 @@ void unflatten(const torch::Tensor& flat, const std::vector<torch::Tensor>& ts) 
 
 namespace {
 
+// The process group for a bucket on `device`, and the device its flattened copy goes to: NCCL for
+// CUDA tensors where libtorch has it, else Gloo on a host copy (Gloo's CUDA support depends on how
+// libtorch was built; a copy works with every build).
+c10d::ProcessGroup& group_for(Communicator::Impl& m, const torch::Device& device,
+                              torch::Device* through) {
+  *through = torch::kCPU;
+#ifdef USE_C10D_NCCL
+  if (device.is_cuda()) {
+    if (!m.nccl) {
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = m.timeout;
+      m.nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+          c10::make_intrusive<c10d::PrefixStore>("nccl", m.base), m.world.rank, m.world.world_size,
+          options);
+    }
+    *through = device;
+    return *m.nccl;
+  }
+#else
+  (void)device;
+#endif
+  return *m.group;
+}
+
 // Runs `collective` on the tensors flattened into ~25 MB buckets, then copies the results back.
 template <typename Collective>
 void bucketed(Communicator& comm, const std::vector<torch::Tensor>& tensors,
@@ -323,9 +358,11 @@ void bucketed(Communicator& comm, const std::vector<torch::Tensor>& tensors,
   std::vector<c10::intrusive_ptr<c10d::Work>> works;
   try {
     for (const auto& g : groups) {
-      flats.push_back(flatten(g));
+      torch::Device through = torch::kCPU;
+      c10d::ProcessGroup& pg = group_for(m, g.front().device(), &through);
+      flats.push_back(flatten(g).to(through));
       std::vector<torch::Tensor> one{flats.back()};
-      works.push_back(collective(*m.group, one));
+      works.push_back(collective(pg, one));
     }
   } catch (const std::exception& e) {
     m.fail(what, e);
@@ -339,13 +376,13 @@ void bucketed(Communicator& comm, const std::vector<torch::Tensor>& tensors,
 void all_reduce_sum(Communicator& comm, const std::vector<torch::Tensor>& tensors,
                     const std::string& what) {
   bucketed(comm, tensors, what,
-           [](c10d::ProcessGroupGloo& g, std::vector<torch::Tensor>& t) { return g.allreduce(t); });
+           [](c10d::ProcessGroup& g, std::vector<torch::Tensor>& t) { return g.allreduce(t); });
 }
 
 void broadcast_from_rank0(Communicator& comm, const std::vector<torch::Tensor>& tensors,
                           const std::string& what) {
   bucketed(comm, tensors, what,
-           [](c10d::ProcessGroupGloo& g, std::vector<torch::Tensor>& t) { return g.broadcast(t); });
+           [](c10d::ProcessGroup& g, std::vector<torch::Tensor>& t) { return g.broadcast(t); });
 }
 
 }  // namespace gg::dist

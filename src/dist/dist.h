@@ -1,6 +1,7 @@
 // dist: data-parallel training on PyTorch's distributed engine, c10d: a TCPStore rendezvous and a
-// Gloo process group (CPU tensors), started by torchrun or Slurm. Torch-free header; c10d lives in
-// dist/*.cpp only (its headers are heavy), the collectives trainer.cpp uses in dist/collectives.h.
+// Gloo process group (NCCL's for CUDA tensors in a CUDA LibTorch), started by torchrun or Slurm.
+// Torch-free header; c10d lives in dist/*.cpp only (its headers are heavy), the collectives
+// trainer.cpp uses in dist/collectives.h.
 //
 // One process per rank. Rank 0 writes every file; the others only compute. A failure on any rank
 // stops every rank with one error line; a lost rank makes the others exit naming it, within the
