@@ -45,7 +45,11 @@ TEST(AuditCommand, ShuffledLabelsSitAtChanceUnderThePatientSplitAndAboveItUnderT
   EXPECT_LT(std::abs(d - 0.5), 0.25) << "(d): shuffled grades, unseen patients: chance";
   EXPECT_GT(c, d + 0.2) << "(c) recognises patients seen in training";
   EXPECT_GT(j["image_split_leak"]["test_patients_with_slices_in_training"].get<int>(), 0);
-  testing::expect_golden(out / "audit.json", "audit_tiny.json", 1e-4);
+  // Across CPUs the numbers agree only up to float rounding: oneDNN's AVX2 and AVX-512 kernels
+  // sum in different orders, and the near-tied probabilities of the chance-level protocols swap
+  // ranks (golden from an AVX-512 Zen 4; on an AVX2 Zen 3, (b)'s slice AUC moved by one pair of
+  // 1296: 7.7e-4). 0.005 allows a few swapped pairs or a slice or two; a patient is 1/12.
+  testing::expect_golden(out / "audit.json", "audit_tiny.json", 0.005);
   const std::string md = read_file(out / "audit.md");
   EXPECT_NE(md.find("Inflation (a − b)"), std::string::npos) << md;
   EXPECT_NE(md.find("Control (c vs d)"), std::string::npos) << md;
