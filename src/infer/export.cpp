@@ -166,8 +166,9 @@ std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const 
       throw_runtime(file.string(),
                     std::string("cannot serialise TorchScript: ") + e.what_without_backtrace());
     }
-    write_file_atomic(file, bytes.str());
-    models[name] = {{"file", name + ".pt"}, {"sha256", sha256_file(file)}};
+    const std::string data = bytes.str();
+    write_file_atomic(file, data);
+    models[name] = {{"file", name + ".pt"}, {"sha256", sha256_hex(data)}};
     exported.push_back({name, out_dir / (name + ".pt")});
   }
   json j = {{"format", kExportFormat},
