@@ -5,6 +5,7 @@
 #include "cli/command.h"
 #include "cli/train_options.h"
 #include "cli/world.h"
+#include "common/files.h"
 #include "protocol/protocol.h"
 
 namespace gg::cli {
@@ -20,25 +21,10 @@ struct RunArgs {
   WorldOptions world;
 };
 
-// The command line of one training task: ours with --threads and --jobs replaced, plus --task.
-protocol::TaskCommand task_command() {
+// The executable the --jobs children run: this one (its hidden run-task command).
+fs::path this_executable() {
   std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  const std::vector<std::string> given = global_options().argv;
-  return [self, given](int task, int threads) {
-    std::vector<std::string> argv{self.string(), "--threads", std::to_string(threads)};
-    for (size_t i = 1; i < given.size(); ++i) {
-      const std::string& a = given[i];
-      if (a == "--threads" || a == "--jobs" || a == "-j") {
-        ++i;  // and its value
-        continue;
-      }
-      if (a.rfind("--threads=", 0) == 0 || a.rfind("--jobs=", 0) == 0) continue;
-      argv.push_back(a);
-    }
-    argv.insert(argv.end(), {"--task", std::to_string(task)});
-    return argv;
-  };
+  return fs::read_symlink("/proc/self/exe", ec);
 }
 
 void print_tasks(const protocol::RunOptions& o, const fs::path& out) {
@@ -140,7 +126,7 @@ void add_run(CLI::App& app) {
     finish_cohort_options(a->options.cohort, a->synth_size, a->options.train.seed);
     if (a->list_tasks) return print_tasks(a->options, a->out);
     a->options.total_threads = global_options().threads;
-    a->options.task_command = task_command();
+    a->options.task_executable = this_executable();
     const auto comm = join_world(a->world, protocol::run_options_hash(a->options, a->out));
     a->options.comm = comm.get();
     run_on_world(comm.get(), [&] {
@@ -150,7 +136,26 @@ void add_run(CLI::App& app) {
   });
 }
 
+// `run-task FILE`: one training of a run, as `run --jobs` hands it to a child process (a typed
+// protocol::TaskOrder, not a command line). Hidden: users start single trainings with --task.
+void add_run_task(CLI::App& app) {
+  auto order_file = std::make_shared<fs::path>();
+  auto* c = app.add_subcommand("run-task", "One training of a run, as started by run --jobs");
+  c->group("");  // not in --help
+  c->add_option("order", *order_file, "The task order file run --jobs wrote")
+      ->required()
+      ->check(CLI::ExistingFile);
+  c->callback([order_file] {
+    const auto order = protocol::task_order_from_json(read_file(*order_file), order_file->string());
+    print_end(protocol::run(order.options, order.out), order.out,
+              order.options.cohort.data.empty());
+  });
+}
+
 }  // namespace
 }  // namespace gg::cli
 
 GG_REGISTER_COMMAND(run, 60, gg::cli::add_run);
+// By hand: the macro names the command after a C++ identifier, which cannot hold a '-'.
+static ::gg::cli::CommandRegistration gg_command_registration_run_task("run-task", 61,
+                                                                       gg::cli::add_run_task);

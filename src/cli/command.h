@@ -32,9 +32,8 @@ struct CommandRegistration {
 // Options every command shares, set by main() before the callback runs.
 struct GlobalOptions {
   bool verbose = false;
-  bool quiet = false;             // no progress lines
-  int threads = 0;                // 0: all cores
-  std::vector<std::string> argv;  // the command line as given (run --jobs restarts itself)
+  bool quiet = false;  // no progress lines
+  int threads = 0;     // 0: all cores
 };
 GlobalOptions& global_options();
 

@@ -99,7 +99,6 @@ int main(int argc, char** argv) {
       "Method after Chin J Med Imaging Technol 2022;38(11):1715-9 (GoogLeNet transfer learning,\n"
       "vote of T1, T2, FLAIR models); our default evaluation is per patient, without leakage.");
   auto& g = gg::cli::global_options();
-  g.argv.assign(argv, argv + argc);
   app.add_flag("-v,--verbose", g.verbose, "More detail, and the full error chain");
   app.add_flag("-q,--quiet", g.quiet, "No progress lines");
   app.add_option("--threads", g.threads, "Worker threads (0: all cores)")

@@ -107,14 +107,16 @@ std::vector<data::Split> cv_folds(const std::vector<data::ItemKey>& keys, int fo
                                   uint64_t seed);
 fs::path cv_fold_dir(const fs::path& dir, int r, int f);  // dir/cv/r<r+1>/fold<f+1>
 
-// Trains `tasks` in child processes, `jobs` at a time with `threads` compute threads each, their
-// output in log_dir/task_<N>.log; a line per start and end with an estimate of the time left.
+// Trains `tasks` of the run (options, out) in child processes of options.task_executable, `jobs`
+// at a time with `threads` compute threads each: each gets its TaskOrder in log_dir/task_<N>.json
+// and writes its output to log_dir/task_<N>.log; a line per start and end with an estimate of
+// the time left.
 // The first failure stops the others (SIGTERM: they keep their last checkpoint) and is rethrown
 // with the child's exit code (kBadInput for 3), its last line and its log. Returns each task's
 // wall time in seconds, in the order of `tasks`.
 std::vector<double> train_in_processes(const std::vector<TrainingTask>& tasks, int total_tasks,
-                                       int jobs, int threads, const TaskCommand& command,
-                                       const fs::path& log_dir);
+                                       int jobs, int threads, const RunOptions& options,
+                                       const fs::path& out, const fs::path& log_dir);
 std::string cv_protocol_name(int folds, int repeats);
 
 }  // namespace gg::protocol::detail

@@ -91,10 +91,6 @@ struct StageTime {
   double seconds = 0, peak_rss_mib = 0;  // peak resident memory of the process so far
 };
 
-// The argv (argv[0] the executable) of a child process that trains one task of the same run
-// with `threads` compute threads: the command line of `run` with --task and --threads set.
-using TaskCommand = std::function<std::vector<std::string>(int task, int threads)>;
-
 struct RunOptions {
   CohortOptions cohort;
   data::SplitBy split_by = data::SplitBy::kPatient;
@@ -104,14 +100,16 @@ struct RunOptions {
   train::TrainConfig train;
   bool resume = false;
   bool show_progress = true;
-  // Independent trainings (training_tasks) at once, each in a child process started with
-  // task_command and total_threads / jobs compute threads. 1: one after the other, in-process.
+  // Independent trainings (training_tasks) at once, each in a child process of
+  // task_executable with total_threads / jobs compute threads. 1: one after the other, in-process.
   // 0 (auto): all at once when they are at most 2 per core, else one per core; 1 with task or
   // comm. Measured on 2 cores (the demo's 3 trainings, mini-batch 10): 2 jobs of 1 thread
   // trained 2.2x faster than 1 job of 2 threads, 3 jobs 3.0x (bench/jobs_bench.sh).
   int jobs = 0;
   int total_threads = 0;  // 0: all cores
-  TaskCommand task_command;
+  // The gliomagrade executable whose hidden `run-task FILE` command trains one task of a run
+  // handed over as a TaskOrder file (run --jobs starts it). Empty: jobs > 1 is refused.
+  fs::path task_executable;
   // > 0: train only this task (1-based, training_tasks order) into `out` and return. Several
   // processes may do so at once (a Slurm array); `run --resume` then gathers them.
   int task = 0;
@@ -120,6 +118,19 @@ struct RunOptions {
   // comm); then rank 0 alone scores and reports while the others return. Not with jobs > 1.
   dist::Communicator* comm = nullptr;
 };
+
+// One training of a run handed to a child process (run --jobs) as a file, not as a command
+// line: the run's options, typed, with `task` set, and the results directory. `comm`, `jobs`,
+// `total_threads` and `task_executable` are not carried (the child runs alone, in-process).
+struct TaskOrder {
+  RunOptions options;
+  fs::path out;
+};
+std::string task_order_to_json(const TaskOrder& order);
+// Throws gg::Error (kBadInput) naming `source` for malformed JSON, an unknown key, a missing key
+// or a wrong type: the parent and the child are one executable, so any of these is a stale or
+// hand-edited file.
+TaskOrder task_order_from_json(const std::string& text, const std::string& source);
 
 // What every rank of a data-parallel run must agree on: a hash of the options that define the
 // run (run.json's), the output directory, --resume and --task (compared at the rendezvous).

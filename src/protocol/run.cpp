@@ -49,8 +49,8 @@ void check_options(const RunOptions& o, const std::vector<data::ItemKey>& patien
   if (o.task > 0 && o.jobs > 1)
     throw_bad_input("", "--task trains one model in this process; it cannot take --jobs",
                     "drop --jobs, or drop --task to train every model --jobs at a time");
-  if (o.jobs > 1 && !o.task_command)
-    throw_runtime("", "run --jobs: no command to start the training processes with");
+  if (o.jobs > 1 && o.task_executable.empty())
+    throw_runtime("", "run --jobs: no executable to start the training processes with");
   if (o.jobs > 1 && o.comm)
     throw_bad_input("",
                     "--jobs starts its own processes; it cannot run as one rank of a "
@@ -76,7 +76,7 @@ int cores_of(const RunOptions& o) {
 // while the last ones finish), else one per core; one with --task or a launcher.
 int jobs_of(const RunOptions& o) {
   if (o.jobs > 0) return o.jobs;
-  if (o.task > 0 || o.comm || !o.task_command) return 1;
+  if (o.task > 0 || o.comm || o.task_executable.empty()) return 1;
   const int trainings = int(training_tasks(o, "").size()), cores = cores_of(o);
   return trainings <= 2 * cores ? trainings : cores;
 }
@@ -396,8 +396,8 @@ RunSummary run(const RunOptions& o, const fs::path& out) {
     }
     const int threads = std::max(1, cores_of(o) / jobs);
     clock.start(fmt::format("train: {} models, {} at a time", todo.size(), jobs));
-    const auto seconds = detail::train_in_processes(todo, int(all.size()), jobs, threads,
-                                                    o.task_command, out / "logs" / "tasks");
+    const auto seconds = detail::train_in_processes(todo, int(all.size()), jobs, threads, o, out,
+                                                    out / "logs" / "tasks");
     clock.stop();
     // Not part of what defines the run (results do not depend on it): provenance only.
     pool_json = {{"jobs", jobs}, {"threads_per_job", threads}, {"tasks", json::array()}};

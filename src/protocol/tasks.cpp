@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/progress.h"
 #include "protocol/internal.h"
 
@@ -86,9 +87,25 @@ pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
 
 }  // namespace
 
+namespace {
+
+// The child's command line carries no option of the run: those travel typed in its order file.
+std::vector<std::string> task_argv(const RunOptions& o, const fs::path& out, int task, int threads,
+                                   const fs::path& order_file) {
+  TaskOrder order{o, out};
+  order.options.task = task;
+  write_file_atomic(order_file, task_order_to_json(order));
+  std::vector<std::string> argv{o.task_executable.string(), "--threads", std::to_string(threads)};
+  if (!o.show_progress) argv.push_back("--quiet");
+  argv.insert(argv.end(), {"run-task", order_file.string()});
+  return argv;
+}
+
+}  // namespace
+
 std::vector<double> train_in_processes(const std::vector<TrainingTask>& tasks, int total_tasks,
-                                       int jobs, int threads, const TaskCommand& command,
-                                       const fs::path& log_dir) {
+                                       int jobs, int threads, const RunOptions& options,
+                                       const fs::path& out, const fs::path& log_dir) {
   fs::create_directories(log_dir);
   fmt::print(stderr, "  {} trainings, {} at a time with {} thread{} each; their output: {}/\n",
              tasks.size(), jobs, threads, threads == 1 ? "" : "s", log_dir.string());
@@ -103,7 +120,9 @@ std::vector<double> train_in_processes(const std::vector<TrainingTask>& tasks, i
       Child c;
       c.task = &t;
       c.log = log_dir / fmt::format("task_{}.log", t.number);
-      c.pid = spawn(command(t.number, threads), c.log);
+      c.pid = spawn(task_argv(options, out, t.number, threads,
+                              log_dir / fmt::format("task_{}.json", t.number)),
+                    c.log);
       c.start = std::chrono::steady_clock::now();
       fmt::print(stderr, "  started task {}/{}: {}\n", t.number, total_tasks, task_label(t));
       running.push_back(c);

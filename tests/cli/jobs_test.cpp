@@ -65,6 +65,51 @@ TEST(RunJobs, TwoJobsGiveTheOneProcessResultsWithALogPerTraining) {
   expect_same_predictions(out / "predictions.csv", dir / "j1/predictions.csv");
 }
 
+// Issue 18: the children were started with the user's command line rebuilt as text, and an
+// attached -j2 reached them, where --task refused it: exit 3 after preparing. They now get the
+// run's options as a typed order file, whatever form the options took on the command line.
+TEST(RunJobs, ChildrenGetTypedOrdersNotTheCommandLine) {
+  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  testing::TempDir dir;
+  const fs::path out = dir / "run";
+  const auto r = run_cli("--quiet --threads=2 run --out=" + q(out) + kTinyOptions +
+                         " -j2 --stop-after=1 --lr=2e-4");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("3 trainings, 2 at a time with 1 thread each"), std::string::npos)
+      << r.output;
+  for (int t = 1; t <= 3; ++t) {
+    const fs::path order = out / "logs/tasks" / ("task_" + std::to_string(t) + ".json");
+    ASSERT_TRUE(fs::exists(order)) << order;
+    const auto j = nlohmann::json::parse(read_file(order));
+    EXPECT_EQ(j.at("task"), t);
+    EXPECT_EQ(j.at("stop_after_iterations"), 1);
+    EXPECT_DOUBLE_EQ(j.at("training").at("learning_rate").get<double>(), 2e-4);
+    EXPECT_EQ(j.at("cohort").at("slices"), 4);
+    EXPECT_TRUE(fs::exists(out / "model/checkpoints" /
+                           (t == 1   ? "t1"
+                            : t == 2 ? "t2"
+                                     : "flair")))
+        << "task " << t << " trained nothing";
+  }
+  // A stale or edited order is refused, naming the file and the key.
+  const fs::path order = out / "logs/tasks/task_1.json";
+  auto j = nlohmann::json::parse(read_file(order));
+  j["training"]["learning_rat"] = 1;
+  write_file_atomic(dir / "bad.json", j.dump());
+  auto bad = run_cli("--quiet run-task " + q(dir / "bad.json"));
+  EXPECT_EQ(bad.exit_code, 3) << bad.output;
+  EXPECT_NE(bad.output.find("unknown training option 'learning_rat'"), std::string::npos)
+      << bad.output;
+  j = nlohmann::json::parse(read_file(order));
+  j.erase("folds");
+  write_file_atomic(dir / "bad.json", j.dump());
+  bad = run_cli("--quiet run-task " + q(dir / "bad.json"));
+  EXPECT_EQ(bad.exit_code, 3) << bad.output;
+  EXPECT_NE(bad.output.find("lacks 'folds'"), std::string::npos) << bad.output;
+  // Not a command users see.
+  EXPECT_EQ(testing::run_cli_stdout("--help").output.find("run-task"), std::string::npos);
+}
+
 TEST(RunJobs, AFailedTrainingStopsTheRunAndNamesItsLog) {
   if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
   testing::TempDir dir;
