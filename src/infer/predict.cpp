@@ -386,21 +386,16 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
   p.slices = info.slices;
 
   const size_t slice_bytes = size_t(p.size) * size_t(p.size);
-  std::vector<uint8_t> window(slice_bytes * size_t(p.slices));
+  std::vector<uint8_t> window;
   for (io::Sequence seq : io::kSequences) {
     const fs::path& path = c.sequence_path(seq);
-    io::Volume normalised;
     try {
-      normalised = prep::normalise_intensities(volumes[size_t(seq)], info.low_percentile,
-                                               info.high_percentile);
+      window = prep::slice_window_u8(volumes[size_t(seq)], p.z_start, p.slices, p.size,
+                                     info.low_percentile, info.high_percentile);
     } catch (const Error& e) {
       rethrow_for(e, path);
     }
     volumes[size_t(seq)] = io::Volume{};  // free as we go
-    for (int k = 0; k < p.slices; ++k) {
-      const auto slice = prep::axial_slice_u8(normalised, p.z_start + k, p.size);
-      std::copy(slice.begin(), slice.end(), window.begin() + long(slice_bytes) * k);
-    }
     if (trained) {
       IntensityCheck& check = p.intensity[size_t(seq)];
       const prep::IntensityProfile& ip = trained->intensity[size_t(seq)];

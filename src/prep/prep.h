@@ -93,6 +93,14 @@ io::Volume normalise_intensities(const io::Volume& v, double low_percentile,
 // INTER_AREA), as uint8 round(255·value), row-major (row = y, column = x).
 std::vector<uint8_t> axial_slice_u8(const io::Volume& normalised, int z, int size);
 
+// The model input of one sequence: axial slices z_start .. z_start+count-1 of a raw volume,
+// normalised by its brain percentiles (as normalise_intensities), each resized to size×size
+// (as axial_slice_u8), concatenated (count × size × size bytes). The one code path by which
+// prepare fills the store and predict feeds the models, so the two cannot drift apart. Throws
+// as brain_percentiles(), and std::out_of_range for a window outside the volume.
+std::vector<uint8_t> slice_window_u8(const io::Volume& v, int z_start, int count, int size,
+                                     double low_percentile, double high_percentile);
+
 // The whole tumour (label > 0) of a mask at axial slice z, resized to size×size as the store's
 // slices are (area resize), kept where at least half of a pixel is tumour: 1 inside, 0 outside.
 // Takes the mask by value (pass it with std::move when done with it).

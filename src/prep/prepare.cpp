@@ -149,7 +149,7 @@ CaseResult process_case(const io::Case& c, int64_t index, const fs::path& stagin
   grid.voxels = {};  // keep the geometry only
   r.size = grid.size, r.spacing_mm = grid.spacing_mm;
   const int64_t row_bytes = int64_t(o.size) * o.size;
-  std::vector<uint8_t> rows(size_t(row_bytes) * size_t(o.slices));
+  std::vector<uint8_t> rows;
   for (io::Sequence seq : io::kSequences) {
     const fs::path& path = c.sequence_path(seq);
     const io::Volume v = io::read_volume(path);
@@ -160,23 +160,18 @@ CaseResult process_case(const io::Case& c, int64_t index, const fs::path& stagin
               ")",
           "the three sequences and the mask must be co-registered on one grid (BraTS files are)");
     io::check_intensities(v, path);
-    std::pair<float, float> range;
     try {
-      range = brain_percentiles(v, o.low_percentile, o.high_percentile);
+      rows = slice_window_u8(v, r.z_start, o.slices, o.size, o.low_percentile, o.high_percentile);
     } catch (const Error& e) {
       rethrow_for(e, path);
     }
-    for (int k = 0; k < o.slices; ++k) {
-      const auto slice = internal::slice_u8(v, r.z_start + k, o.size, range.first, range.second);
-      std::copy(slice.begin(), slice.end(), rows.begin() + long(k) * row_bytes);
-      if (o.export_png) {
-        const fs::path png = staging / "png" / c.id /
-                             (std::string(io::sequence_name(seq)) + "_r" + std::to_string(k) +
-                              "_z" + std::to_string(r.z_start + k) + ".png");
-        fs::create_directories(png.parent_path());
-        const cv::Mat image(o.size, o.size, CV_8U, const_cast<uint8_t*>(slice.data()));
-        if (!cv::imwrite(png.string(), image)) throw_runtime(png.string(), "cannot write PNG");
-      }
+    for (int k = 0; o.export_png && k < o.slices; ++k) {
+      const fs::path png = staging / "png" / c.id /
+                           (std::string(io::sequence_name(seq)) + "_r" + std::to_string(k) + "_z" +
+                            std::to_string(r.z_start + k) + ".png");
+      fs::create_directories(png.parent_path());
+      const cv::Mat image(o.size, o.size, CV_8U, rows.data() + long(k) * row_bytes);
+      if (!cv::imwrite(png.string(), image)) throw_runtime(png.string(), "cannot write PNG");
     }
     internal::write_rows(tensor_path(staging, seq), index * o.slices, o.slices, row_bytes,
                          rows.data());

@@ -117,6 +117,19 @@ std::vector<uint8_t> axial_slice_u8(const io::Volume& normalised, int z, int siz
   return internal::slice_u8(normalised, z, size, 0.0f, 1.0f);
 }
 
+std::vector<uint8_t> slice_window_u8(const io::Volume& v, int z_start, int count, int size,
+                                     double low_percentile, double high_percentile) {
+  // Only the kept slices are normalised: the whole volume is needed for its percentiles alone.
+  const auto [low, high] = brain_percentiles(v, low_percentile, high_percentile);
+  const size_t slice_bytes = size_t(size) * size_t(size);
+  std::vector<uint8_t> window(slice_bytes * size_t(std::max(0, count)));
+  for (int k = 0; k < count; ++k) {
+    const auto slice = internal::slice_u8(v, z_start + k, size, low, high);
+    std::copy(slice.begin(), slice.end(), window.begin() + long(slice_bytes) * k);
+  }
+  return window;
+}
+
 std::vector<uint8_t> tumour_slice_mask(io::Volume seg, int z, int size) {
   for (float& v : seg.voxels) v = v > 0 ? 1.0f : 0.0f;
   std::vector<uint8_t> mask = axial_slice_u8(seg, z, size);

@@ -131,6 +131,23 @@ TEST(AxialSlice, AreaDownsamplingAveragesBlocks) {
   EXPECT_THROW(axial_slice_u8(n, 1, 2), std::out_of_range);
 }
 
+// The window prepare stores and predict grades: each slice as the whole volume normalised and
+// then sliced (the way predict computed it before both used slice_window_u8), byte for byte.
+TEST(SliceWindow, EqualsTheNormalisedVolumesSlices) {
+  const io::Volume v = testing::brain_volume(io::Sequence::kFlair, 1);
+  const io::Volume n = normalise_intensities(v, 0.5, 99.5);
+  const int start = 3, count = 4, size = 40;
+  const auto window = slice_window_u8(v, start, count, size, 0.5, 99.5);
+  ASSERT_EQ(window.size(), size_t(count) * size * size);
+  for (int k = 0; k < count; ++k) {
+    const auto slice = axial_slice_u8(n, start + k, size);
+    EXPECT_TRUE(std::equal(slice.begin(), slice.end(), window.begin() + long(k) * size * size))
+        << "slice " << k;
+  }
+  EXPECT_THROW(slice_window_u8(v, v.size[2] - 1, 2, size, 0.5, 99.5), std::out_of_range);
+  EXPECT_THROW(slice_window_u8(volume_of({2, 1, 2}, {0, 0, 0, 0}), 0, 1, 2, 0.5, 99.5), Error);
+}
+
 TEST(AxialSlice, UpsamplingKeepsRangeAndSize) {
   const io::Volume n =
       normalise_intensities(testing::brain_volume(io::Sequence::kT1, 0), 0.5, 99.5);
