@@ -70,6 +70,7 @@ class Parser {
       }
       items.push_back(value());
       skip_space();
+      if (pos_ >= s_.size()) fail("has an unclosed list");
       if (pos_ < s_.size() && s_[pos_] == ',')
         ++pos_;
       else if (pos_ >= s_.size() || s_[pos_] != close)
