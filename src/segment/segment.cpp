@@ -108,6 +108,10 @@ Segmentation segment_brats(const fs::path& model_dir, const io::Volume& t1, cons
       throw_bad_input("t1", "has spacing other than 1 mm; the model was trained at 1 mm",
                       "resample to 1 mm isotropic (BraTS space) first");
 
+  // CaPTk's model is for research use only under SBIA's licence, which must travel with it.
+  if (!fs::exists(model_dir / "SBIA_license.txt"))
+    throw_bad_input(model_dir.string(), "SBIA_license.txt is missing beside the DeepMedic model",
+                    "copy the model folder whole: its licence travels with it");
   const DeepMedicConfig config = read_deepmedic_config(model_dir / "modelConfig.txt");
   if (config.num_channels != 4)
     throw_bad_input((model_dir / "modelConfig.txt").string(),

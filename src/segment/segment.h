@@ -45,11 +45,12 @@ struct Segmentation {
 };
 
 // Segments one case. `model_dir` holds modelConfig.txt, model.ckpt.index and
-// model.ckpt.data-00000-of-00001. The four volumes must share one grid (io::same_grid). Each is
-// z-scored as CaPTk does before calling DeepMedic (statistics over the brain, i.e. voxels > 0,
-// within the 5th-95th percentile and 3 standard deviations). Throws gg::Error (kBadInput) naming
-// the file for an unreadable or mismatching model (see read_tf_checkpoint, read_deepmedic_config)
-// and for volumes on different grids or holding no brain voxel.
+// model.ckpt.data-00000-of-00001 and SBIA_license.txt (the model's licence, required). The four
+// volumes must share one grid (io::same_grid). Each is z-scored as CaPTk does before calling
+// DeepMedic (statistics over the brain, i.e. voxels > 0, within the 5th-95th percentile and 3
+// standard deviations). Throws gg::Error (kBadInput) naming the file for an unreadable or
+// mismatching model (see read_tf_checkpoint, read_deepmedic_config) and for volumes on different
+// grids or holding no brain voxel.
 Segmentation segment_brats(const fs::path& model_dir, const io::Volume& t1, const io::Volume& t1ce,
                            const io::Volume& t2, const io::Volume& flair,
                            const SegmentOptions& options = {});
