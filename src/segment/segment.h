@@ -1,0 +1,58 @@
+// segment: brain-tumour segmentation of a BraTS-space case (T1, T1ce, T2, FLAIR, co-registered,
+// skull-stripped, 1 mm) with CaPTk's DeepMedic model, in libtorch, from its TensorFlow 1
+// checkpoint. Kamnitsas et al., "Efficient multi-scale 3D CNN with fully connected CRF for
+// accurate brain lesion segmentation", Med Image Anal 36:61 (2017); model trained by CBICA for
+// CaPTk 1.9 (research use only: SBIA_license.txt travels with the model).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include "io/io.h"
+
+namespace gg::segment {
+
+namespace fs = std::filesystem;
+
+struct SegmentOptions {
+  // Intra-op threads for the forward passes; 0 leaves torch's setting alone.
+  int threads = 0;
+  // Output tile edge in voxels (each tile's input is this plus the receptive field, 16). 45, the
+  // reference's choice (CaPTk's segmentsDimInference, 45, read as the output), reproduces its label
+  // map exactly; 0 reads segmentsDimInference as DeepMedic 0.7.4 does, as the input segment (output
+  // 29: whole-tumour Dice 0.986 against 45). Results differ only near tile borders, where the
+  // subsampled pathways sample another phase and the first FC layer pads. Larger is faster per
+  // voxel (90: about 25% less).
+  int output_tile = 45;
+  // Skip tiles whose input holds only background (all four original channels 0): their voxels
+  // get class 0 with probability 1. DeepMedic does this only when given a ROI mask.
+  bool skip_background_tiles = false;
+  // Also return the class probabilities (5 x voxels floats).
+  bool keep_probabilities = false;
+};
+
+struct Segmentation {
+  std::array<int, 3> size{0, 0, 0};  // the input grid
+  // BraTS labels 0 background, 1 necrosis / non-enhancing core, 2 oedema, 4 enhancing; voxel
+  // (x, y, z) at x + nx*(y + ny*z), as io::Volume.
+  std::vector<uint8_t> labels;
+  // Class probabilities (model classes 0..4), class-major, when asked for; else empty.
+  std::vector<float> probabilities;
+  int tiles = 0, tiles_skipped = 0;
+  double seconds_preprocess = 0, seconds_network = 0;
+};
+
+// Segments one case. `model_dir` holds modelConfig.txt, model.ckpt.index and
+// model.ckpt.data-00000-of-00001 and SBIA_license.txt (the model's licence, required). The four
+// volumes must share one grid (io::same_grid). Each is z-scored as CaPTk does before calling
+// DeepMedic (statistics over the brain, i.e. voxels > 0, within the 5th-95th percentile and 3
+// standard deviations). Throws gg::Error (kBadInput) naming the file for an unreadable or
+// mismatching model (see read_tf_checkpoint, read_deepmedic_config) and for volumes on different
+// grids or holding no brain voxel.
+Segmentation segment_brats(const fs::path& model_dir, const io::Volume& t1, const io::Volume& t1ce,
+                           const io::Volume& t2, const io::Volume& flair,
+                           const SegmentOptions& options = {});
+
+}  // namespace gg::segment
