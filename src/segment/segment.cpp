@@ -12,6 +12,7 @@
 #include <chrono>
 
 #include "common/error.h"
+#include "common/progress.h"
 #include "segment/deepmedic.h"
 #include "segment/internal.h"
 #include "segment/segment.h"
@@ -164,9 +165,12 @@ Segmentation segment_brats(const fs::path& model_dir, const io::Volume& t1, cons
   const size_t in3 = size_t(in) * in * in, out3 = size_t(out) * out * out;
   std::vector<float> normal(4 * in3);
   std::vector<std::vector<float>> subs(nsub);
+  Progress progress("segment", int64_t(xs.size() * ys.size() * zs.size()), "tiles",
+                    options.show_progress);
   for (int z0 : zs)
     for (int y0 : ys)
       for (int x0 : xs) {
+        progress.tick();
         ++result.tiles;
         if (options.skip_background_tiles) {
           bool any = false;

@@ -31,6 +31,8 @@ struct SegmentOptions {
   bool skip_background_tiles = false;
   // Also return the class probabilities (5 x voxels floats).
   bool keep_probabilities = false;
+  // A progress line over the tiles on stderr (common/progress.h).
+  bool show_progress = false;
 };
 
 struct Segmentation {
@@ -54,5 +56,43 @@ struct Segmentation {
 Segmentation segment_brats(const fs::path& model_dir, const io::Volume& t1, const io::Volume& t1ce,
                            const io::Volume& t2, const io::Volume& flair,
                            const SegmentOptions& options = {});
+
+// One case, from files to what a user reads -------------------------------------------------
+
+// The DeepMedic model folder: `explicit_dir` if given; else $GLIOMAGRADE_DEEPMEDIC; else
+// weights/deepmedic-brats-captk in ../shared beside the source tree or beside the working
+// directory. Throws kBadInput listing where it looked when none holds model.ckpt.index.
+fs::path find_deepmedic_model(const fs::path& explicit_dir);
+
+// Tumour volumes in mL, by BraTS's regions: whole tumour (labels 1, 2, 4), tumour core (1, 4),
+// enhancing (4), necrosis / non-enhancing core (1) and oedema (2).
+struct TumourVolumes {
+  double whole_ml = 0, core_ml = 0, enhancing_ml = 0, necrosis_ml = 0, oedema_ml = 0;
+};
+TumourVolumes tumour_volumes(const std::vector<uint8_t>& labels,
+                             const std::array<double, 3>& spacing_mm);
+
+struct CaseInputs {
+  fs::path t1, t1ce, t2, flair;
+};
+
+struct CaseSegmentation {
+  io::Volume labels;  // BraTS labels on the inputs' grid (geometry of FLAIR), as float
+  TumourVolumes volumes;
+  int largest_slice = -1;  // axial z of the largest whole-tumour area; -1 when no tumour found
+  Segmentation raw;        // tiles and timings
+};
+
+// Reads the four volumes (io::read_volume: NIfTI, NRRD, MHA, a DICOM series directory), checks
+// them (finite, non-constant, one grid: an error names the file that differs and how) and
+// segments them. Throws gg::Error kBadInput naming the file.
+CaseSegmentation segment_case(const fs::path& model_dir, const CaseInputs& inputs,
+                              const SegmentOptions& options = {});
+
+// Writes out_dir/labels.nii.gz (uint8-valued int16 label map, the inputs' grid in LPS+, so
+// viewers overlay it on the scans) and out_dir/segmentation.json (volumes, largest slice, model,
+// inputs, timings), each atomically. `model_dir` is recorded with its licence.
+void write_case_segmentation(const CaseSegmentation& result, const CaseInputs& inputs,
+                             const fs::path& model_dir, const fs::path& out_dir);
 
 }  // namespace gg::segment
