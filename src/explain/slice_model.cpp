@@ -151,7 +151,7 @@ BundleModels load_bundle_models(const fs::path& bundle_dir, const std::string& d
   BundleModels b;
   for (const auto& s : info.sequences) {
     b.sequences.push_back(io::parse_sequence(s));
-    b.models.emplace_back(bundle_dir / (s + ".pt"), info.variant, device);
+    b.models.emplace_back(train::BundlePaths{bundle_dir}.weights(s), info.variant, device);
   }
   return b;
 }

@@ -146,7 +146,7 @@ std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const 
   json models = json::object();
   for (io::Sequence seq : io::kSequences) {
     const std::string name = io::sequence_name(seq);
-    const fs::path weights = bundle_dir / (name + ".pt");
+    const fs::path weights = train::BundlePaths{bundle_dir}.weights(name);
     model::GoogLeNet net(model::read_weights_options(weights));
     model::load_weights(net, weights);
     net->eval();
@@ -197,7 +197,7 @@ std::vector<ExportedModel> export_torchscript(const fs::path& bundle_dir, const 
             {"vote",
              "hard majority of the three per-sequence P(HGG) >= 0.5 (the paper's); soft: mean "
              "P(HGG) >= 0.5"},
-            {"bundle", json::parse(read_file(bundle_dir / "model.json"))},
+            {"bundle", json::parse(read_file(train::BundlePaths{bundle_dir}.info()))},
             {"device", on.str()},
             {"libtorch", TORCH_VERSION}};
   write_file_atomic(staging.path() / "export.json", j.dump(2) + "\n");

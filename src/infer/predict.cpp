@@ -134,7 +134,7 @@ Predictor::Predictor(const fs::path& bundle_dir, const std::string& device)
     : impl_(std::make_unique<Impl>()) {
   impl_->dir = bundle_dir;
   impl_->info = train::read_bundle_info(bundle_dir);
-  const fs::path json = bundle_dir / "model.json";
+  const fs::path json = train::BundlePaths{bundle_dir}.info();
   try {
     model::parse_variant(impl_->info.variant);
   } catch (const Error& e) {
@@ -153,7 +153,8 @@ Predictor::Predictor(const fs::path& bundle_dir, const std::string& device)
                       "the bundle has no " + name + " model (it lists " +
                           fmt::format("{}", fmt::join(impl_->info.sequences, ", ")) + ")",
                       "train all three sequences (gliomagrade train --sequences t1,t2,flair)");
-    impl_->models.emplace_back(bundle_dir / (name + ".pt"), impl_->info.variant, device);
+    impl_->models.emplace_back(train::BundlePaths{bundle_dir}.weights(name), impl_->info.variant,
+                               device);
   }
   if (impl_->info.input_size < 32 || impl_->info.slices < 1)
     throw_bad_input(json.string(), "input size or slice count out of range",

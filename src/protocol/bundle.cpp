@@ -168,8 +168,8 @@ std::vector<eval::SlicePrediction> predict_part(const fs::path& bundle_dir,
     rows[i].label = it.grade == io::Grade::kHGG ? 1 : 0;
   }
   for (io::Sequence s : io::kSequences) {
-    const auto p = train::predict_items(bundle_dir / (std::string(io::sequence_name(s)) + ".pt"),
-                                        info.variant, store, s, items, 32, show_progress, device);
+    const auto p = train::predict_items(train::BundlePaths{bundle_dir}.weights(s), info.variant,
+                                        store, s, items, 32, show_progress, device);
     for (size_t i = 0; i < items.size(); ++i) rows[i].p[size_t(s)] = p[i];
   }
   return rows;
@@ -192,9 +192,8 @@ void write_report(const fs::path& bundle_dir, const eval::Evaluation& ev,
                   const data::Split& split, data::Part part, const fs::path& out_dir) {
   std::vector<std::pair<std::string, std::vector<report::TrainingLogRow>>> logs;
   for (io::Sequence s : io::kSequences) {
-    const std::string name = io::sequence_name(s);
-    const fs::path log = bundle_dir / "logs" / ("train_" + name + ".csv");
-    if (fs::exists(log)) logs.push_back({name, report::read_training_log(log)});
+    const fs::path log = train::BundlePaths{bundle_dir}.training_log(s);
+    if (fs::exists(log)) logs.push_back({io::sequence_name(s), report::read_training_log(log)});
   }
   report::ReportInputs in;
   in.title = "gliomagrade: LGG vs HGG from T1, T2 and FLAIR";

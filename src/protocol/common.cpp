@@ -197,8 +197,7 @@ void begin_results_dir(const fs::path& out, const std::string& marker, const std
 
 std::unique_ptr<FileLock> lock_training(const fs::path& bundle, io::Sequence sequence,
                                         const std::string& label) {
-  const fs::path path =
-      bundle / "checkpoints" / (std::string(io::sequence_name(sequence)) + ".lock");
+  const fs::path path = train::BundlePaths{bundle}.training_lock(sequence);
   auto lock = std::make_unique<FileLock>(path, FileLock::Wait::kNo);
   if (!lock->held())
     throw_bad_input(path.string(), "the " + label + " model is being trained by another process",

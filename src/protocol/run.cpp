@@ -187,9 +187,9 @@ std::vector<std::pair<std::string, std::vector<report::TrainingLogRow>>> trainin
     const fs::path& bundle, const std::string& prefix) {
   std::vector<std::pair<std::string, std::vector<report::TrainingLogRow>>> logs;
   for (io::Sequence s : io::kSequences) {
-    const std::string name = io::sequence_name(s);
-    const fs::path log = bundle / "logs" / ("train_" + name + ".csv");
-    if (fs::exists(log)) logs.push_back({prefix + name, report::read_training_log(log)});
+    const fs::path log = train::BundlePaths{bundle}.training_log(s);
+    if (fs::exists(log))
+      logs.push_back({prefix + io::sequence_name(s), report::read_training_log(log)});
   }
   return logs;
 }

@@ -125,12 +125,13 @@ void write_bundle_info(const BundleInfo& b, const fs::path& dir) {
   j["training"] = b.train_config_json.empty() ? json::object() : json::parse(b.train_config_json);
   if (!b.training_data_json.empty()) j["training_data"] = json::parse(b.training_data_json);
   j["weights"] = json::object();
-  for (const auto& s : b.sequences) j["weights"][s] = s + ".pt";
-  write_file_atomic(dir / "model.json", j.dump(2) + "\n");
+  const BundlePaths paths{dir};
+  for (const auto& s : b.sequences) j["weights"][s] = paths.weights_name(s);
+  write_file_atomic(paths.info(), j.dump(2) + "\n");
 }
 
 BundleInfo read_bundle_info(const fs::path& dir) {
-  const fs::path file = dir / "model.json";
+  const fs::path file = BundlePaths{dir}.info();
   if (!fs::exists(file))
     throw_bad_input(dir.string(), "not a model bundle (no model.json)",
                     "pass the directory written by `gliomagrade train` or `run` (<results>/model)");
@@ -164,8 +165,9 @@ BundleInfo read_bundle_info(const fs::path& dir) {
   }
   for (const auto& s : b.sequences) {
     io::parse_sequence(s);
-    if (!fs::exists(dir / (s + ".pt")))
-      throw_bad_input((dir / (s + ".pt")).string(), "weights file listed in model.json is missing",
+    if (!fs::exists(BundlePaths{dir}.weights(s)))
+      throw_bad_input(BundlePaths{dir}.weights(s).string(),
+                      "weights file listed in model.json is missing",
                       "copy the whole bundle directory");
   }
   return b;

@@ -109,6 +109,27 @@ std::vector<double> predict_items(const fs::path& weights, const std::string& va
 
 // A trained model bundle: a directory with <seq>.pt per sequence and model.json describing it.
 inline constexpr const char* kBundleFormat = "gliomagrade-bundle/1";
+
+// Where a bundle keeps each of its files: the one definition of the layout, for the trainer,
+// the run, the report, predict and export alike.
+struct BundlePaths {
+  fs::path dir;
+  fs::path info() const { return dir / "model.json"; }
+  std::string weights_name(const std::string& sequence_name) const { return sequence_name + ".pt"; }
+  fs::path weights(const std::string& sequence_name) const {
+    return dir / weights_name(sequence_name);  // best by validation loss
+  }
+  fs::path weights(io::Sequence s) const { return weights(io::sequence_name(s)); }
+  fs::path training_log(io::Sequence s) const {  // every iteration, CSV
+    return dir / "logs" / ("train_" + std::string(io::sequence_name(s)) + ".csv");
+  }
+  fs::path checkpoint_dir(io::Sequence s) const {
+    return dir / "checkpoints" / io::sequence_name(s);
+  }
+  fs::path training_lock(io::Sequence s) const {  // held while a process trains it
+    return dir / "checkpoints" / (std::string(io::sequence_name(s)) + ".lock");
+  }
+};
 struct BundleInfo {
   std::string format = kBundleFormat;
   std::string variant = "bvlc";

@@ -358,9 +358,10 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
   }
   torch::optim::SGD opt(std::move(groups), torch::optim::SGDOptions(c.learning_rate));
 
-  const fs::path ck_dir = out_dir / "checkpoints" / seq_name;
-  const fs::path log_path = out_dir / "logs" / ("train_" + seq_name + ".csv");
-  const fs::path best_path = out_dir / (seq_name + ".pt");
+  const BundlePaths paths{out_dir};
+  const fs::path ck_dir = paths.checkpoint_dir(seq);
+  const fs::path log_path = paths.training_log(seq);
+  const fs::path best_path = paths.weights(seq);
   const std::string config_json = config_to_json(c);
   Checkpoint ck;
   ck.config_json = config_json;
@@ -516,7 +517,7 @@ TrainResult train_sequence(const prep::SliceStore& store, const data::Split& spl
 }
 
 bool has_checkpoint(const fs::path& out_dir, io::Sequence sequence) {
-  const fs::path dir = out_dir / "checkpoints" / io::sequence_name(sequence);
+  const fs::path dir = BundlePaths{out_dir}.checkpoint_dir(sequence);
   return fs::exists(dir / "state.json") || fs::exists(dir.string() + ".old/state.json");
 }
 
