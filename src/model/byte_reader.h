@@ -83,4 +83,42 @@ class ByteReader {
   size_t pos_ = 0;
 };
 
+// The protocol-buffer wire format, for the readers that take a few fields by hand (Caffe's
+// NetParameter, TensorFlow's BundleEntryProto).
+enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
+
+struct ProtoField {
+  uint32_t number = 0;
+  uint32_t wire = 0;
+  uint64_t value = 0;        // varint / fixed
+  std::string_view payload;  // length-delimited
+};
+
+// Reads the next field of a message; false at its end. Throws (ByteReader::fail) on a bad key,
+// a length past the end, or a wire type other than the four above (groups).
+inline bool next_proto_field(ByteReader& in, ProtoField& f) {
+  if (in.at_end()) return false;
+  const uint64_t key = in.varint();
+  f.number = static_cast<uint32_t>(key >> 3);
+  f.wire = static_cast<uint32_t>(key & 7);
+  if (f.number == 0 || key >> 32) in.fail("bad field key at offset " + std::to_string(in.pos()));
+  switch (f.wire) {
+    case kVarint:
+      f.value = in.varint();
+      break;
+    case kFixed64:
+      f.value = in.u64();
+      break;
+    case kLengthDelimited:
+      f.payload = in.bytes(in.varint());
+      break;
+    case kFixed32:
+      f.value = in.u32();
+      break;
+    default:
+      in.fail("unsupported wire type " + std::to_string(f.wire) + " (groups?)");
+  }
+  return true;
+}
+
 }  // namespace gg::model::detail

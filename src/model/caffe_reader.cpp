@@ -18,40 +18,12 @@ namespace {
 
 using detail::ByteReader;
 
-enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
-
-struct Field {
-  uint32_t number = 0;
-  uint32_t wire = 0;
-  uint64_t value = 0;        // varint / fixed
-  std::string_view payload;  // length-delimited
-};
-
-// Reads the next field; false at the end of the message.
-bool next_field(ByteReader& in, Field& f) {
-  if (in.at_end()) return false;
-  const uint64_t key = in.varint();
-  f.number = static_cast<uint32_t>(key >> 3);
-  f.wire = static_cast<uint32_t>(key & 7);
-  if (f.number == 0 || key >> 32) in.fail("bad field key at offset " + std::to_string(in.pos()));
-  switch (f.wire) {
-    case kVarint:
-      f.value = in.varint();
-      break;
-    case kFixed64:
-      f.value = in.u64();
-      break;
-    case kLengthDelimited:
-      f.payload = in.bytes(in.varint());
-      break;
-    case kFixed32:
-      f.value = in.u32();
-      break;
-    default:
-      in.fail("unsupported wire type " + std::to_string(f.wire) + " (groups?)");
-  }
-  return true;
-}
+using detail::kFixed32;
+using detail::kFixed64;
+using detail::kLengthDelimited;
+using detail::kVarint;
+using Field = detail::ProtoField;
+constexpr auto next_field = detail::next_proto_field;
 
 ByteReader sub(const ByteReader& parent, std::string_view payload, const std::string& what) {
   return ByteReader(payload, parent.file(), what);

@@ -124,36 +124,8 @@ void for_each_entry(std::string_view block, const fs::path& path, const std::str
   if (next_restart != restarts.size()) in.fail("restart points do not match the entries");
 }
 
-struct Field {
-  uint32_t number = 0, wire = 0;
-  uint64_t value = 0;
-  std::string_view payload;
-};
-
-bool next_field(ByteReader& in, Field& f) {
-  if (in.at_end()) return false;
-  const uint64_t key = in.varint();
-  f.number = static_cast<uint32_t>(key >> 3);
-  f.wire = static_cast<uint32_t>(key & 7);
-  if (f.number == 0 || key >> 32) in.fail("bad field key at offset " + std::to_string(in.pos()));
-  switch (f.wire) {
-    case 0:
-      f.value = in.varint();
-      break;
-    case 1:
-      f.value = in.u64();
-      break;
-    case 2:
-      f.payload = in.bytes(in.varint());
-      break;
-    case 5:
-      f.value = in.u32();
-      break;
-    default:
-      in.fail("unsupported wire type " + std::to_string(f.wire));
-  }
-  return true;
-}
+using Field = model::detail::ProtoField;
+constexpr auto next_field = model::detail::next_proto_field;
 
 struct Entry {
   TfTensor tensor;
