@@ -2,12 +2,14 @@
 // write the label map and its figures. Shared by `segment` (and, next, `predict`).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/files.h"
 #include "common/version.h"
+#include "prep/prep.h"
 #include "segment/segment.h"
 
 namespace gg::segment {
@@ -22,17 +24,12 @@ fs::path executable_dir() {
   return ec ? fs::path() : exe.parent_path();
 }
 
-// The axial slice with the most tumour voxels (the first on ties); -1 for an empty map.
-int largest_axial_slice(const std::vector<uint8_t>& labels, const std::array<int, 3>& size) {
-  const size_t plane = size_t(size[0]) * size_t(size[1]);
-  int best = -1;
-  size_t best_area = 0;
-  for (int z = 0; z < size[2]; ++z) {
-    size_t area = 0;
-    for (size_t i = 0; i < plane; ++i) area += labels[size_t(z) * plane + i] > 0;
-    if (area > best_area) best_area = area, best = z;
-  }
-  return best;
+// The axial slice with the most tumour voxels (the first on ties), as prepare takes z*; -1 for
+// a map without tumour (prep::largest_tumour_slice refuses those).
+int largest_axial_slice(const io::Volume& labels) {
+  const auto area = prep::tumour_area_per_slice(labels);
+  const auto best = std::max_element(area.begin(), area.end());
+  return best == area.end() || *best == 0 ? -1 : int(best - area.begin());
 }
 
 io::Volume read_checked(const fs::path& path) {
@@ -89,7 +86,7 @@ TumourVolumes tumour_volumes(const std::vector<uint8_t>& labels,
 
 CaseSegmentation segment_case(const fs::path& model_dir, const CaseInputs& in,
                               const SegmentOptions& options) {
-  const io::Volume flair = read_checked(in.flair);
+  io::Volume flair = read_checked(in.flair);
   // One at a time against FLAIR, so the error names the file that differs.
   auto on_flair_grid = [&](const fs::path& path) {
     io::Volume v = read_checked(path);
@@ -113,10 +110,10 @@ CaseSegmentation segment_case(const fs::path& model_dir, const CaseInputs& in,
     if (!e.file().empty()) throw;
     throw Error(e.code(), in.flair.string(), e.problem(), e.fix());
   }
-  out.labels = flair;  // geometry
+  out.labels = std::move(flair);  // its geometry; the voxels replaced
   out.labels.voxels.assign(out.raw.labels.begin(), out.raw.labels.end());
-  out.volumes = tumour_volumes(out.raw.labels, flair.spacing_mm);
-  out.largest_slice = largest_axial_slice(out.raw.labels, out.raw.size);
+  out.volumes = tumour_volumes(out.raw.labels, out.labels.spacing_mm);
+  out.largest_slice = largest_axial_slice(out.labels);
   return out;
 }
 
