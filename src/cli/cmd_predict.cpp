@@ -2,6 +2,8 @@
 // votes, the slices used and how they were chosen, Grad-CAM overlays and a one-page summary.
 #include <fmt/format.h>
 
+#include <map>
+
 #include "cli/command.h"
 #include "cli/train_options.h"
 #include "common/csv.h"
@@ -16,7 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct PredictArgs {
-  fs::path t1, t2, flair, seg, cohort, model, out;
+  fs::path t1, t1ce, t2, flair, seg, cohort, model, out;
   std::string id;
   std::vector<std::string> series;  // --series [SEQ=]UID
   int slice = -1;
@@ -27,12 +29,12 @@ struct PredictArgs {
 
 std::vector<io::Case> cases_of(const PredictArgs& a) {
   if (!a.cohort.empty()) {
-    if (!a.t1.empty() || !a.t2.empty() || !a.flair.empty() || !a.seg.empty() || a.slice >= 0 ||
-        !a.id.empty() || !a.options.brain_mask.empty())
+    if (!a.t1.empty() || !a.t1ce.empty() || !a.t2.empty() || !a.flair.empty() || !a.seg.empty() ||
+        a.slice >= 0 || !a.id.empty() || !a.options.brain_mask.empty())
       throw CLI::ValidationError(
           "--cohort",
-          "give either --cohort or one patient's --t1/--t2/--flair [--seg] [--slice] [--id] "
-          "[--brain-mask]");
+          "give either --cohort or one patient's --t1/--t2/--flair [--t1ce] [--seg] [--slice] "
+          "[--id] [--brain-mask]");
     return io::discover_cohort(a.cohort);
   }
   if (a.t1.empty() || a.t2.empty() || a.flair.empty())
@@ -40,7 +42,7 @@ std::vector<io::Case> cases_of(const PredictArgs& a) {
                                "give all three sequences of one patient, or --cohort DATA");
   io::Case c;
   c.id = a.id.empty() ? infer::id_from_path(a.flair) : a.id;
-  c.t1 = a.t1, c.t2 = a.t2, c.flair = a.flair, c.seg = a.seg;
+  c.t1 = a.t1, c.t1ce = a.t1ce, c.t2 = a.t2, c.flair = a.flair, c.seg = a.seg;
   return {c};
 }
 
@@ -85,6 +87,9 @@ void add_predict(CLI::App& app) {
   auto* c = app.add_subcommand(
       "predict", "Grade new patients (LGG/HGG) with a trained bundle, with Grad-CAM overlays");
   c->add_option("--t1", a->t1, "T1 volume of one patient (NIfTI/NRRD/MHA file or DICOM directory)");
+  c->add_option("--t1ce", a->t1ce,
+                "Post-contrast T1 (optional): with it and no --seg, the tumour is segmented "
+                "(DeepMedic, `gliomagrade segment`) and the window centred on its largest slice");
   c->add_option("--t2", a->t2, "T2 volume");
   c->add_option("--flair", a->flair,
                 "FLAIR volume: the reference grid (T1/T2 on other grids are resampled into it)");
@@ -102,7 +107,20 @@ void add_predict(CLI::App& app) {
                 "only; repeatable")
       ->type_name("[SEQ=]UID");
   c->add_option("--cohort", a->cohort,
-                "Many patients: a BraTS folder or manifest CSV (id,grade,t1,t2,flair,seg)");
+                "Many patients: a BraTS folder or manifest CSV (id,grade,t1,t2,flair,seg; "
+                "optional t1ce)");
+  c->add_option("--locate", a->options.locate,
+                "Without --slice or a mask: auto (DeepMedic when the patient has a T1ce, else the "
+                "FLAIR heuristic), deepmedic (T1ce required), heuristic")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, infer::Locate>{{"auto", infer::Locate::kAuto},
+                                               {"deepmedic", infer::Locate::kDeepMedic},
+                                               {"heuristic", infer::Locate::kHeuristic}},
+          CLI::ignore_case))
+      ->default_str("auto");
+  c->add_option("--deepmedic-model", a->options.deepmedic_model,
+                "DeepMedic model folder (default: $GLIOMAGRADE_DEEPMEDIC, else "
+                "weights/deepmedic-brats-captk in ../shared)");
   c->add_option("--model", a->model,
                 "Model bundle (model.json + t1.pt, t2.pt, flair.pt) from `train` or `run`")
       ->required();
@@ -142,10 +160,10 @@ void add_predict(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   c->footer(
-      "The centre slice is --slice, else the mask's largest tumour slice, else the largest 3-D "
-      "FLAIR\n"
-      "hyperintensity inside the brain (reported with a confidence); the bundle's window of "
-      "slices\n"
+      "The centre slice is --slice, else the mask's largest tumour slice, else (with --t1ce) the\n"
+      "largest slice of the DeepMedic segmentation, else the largest 3-D FLAIR hyperintensity\n"
+      "inside the brain, grown to the lesion's extent (reported with a confidence); the bundle's\n"
+      "window of slices\n"
       "around it (20: z-10..z+9) is prepared as `prepare` does. Per sequence P(HGG) is the mean "
       "over\n"
       "the window; the grade is the hard majority vote of T1, T2, FLAIR (the paper's), the soft "
@@ -162,6 +180,8 @@ void add_predict(CLI::App& app) {
     a->options.series = series_options(a->series);
     a->options.use_mask = !a->no_mask;
     a->options.grad_cam = !a->no_gradcam;
+    a->options.segmentation.skip_background_tiles = true;  // as `segment` does by default
+    a->options.segmentation.show_progress = !global_options().quiet;
     if (!a->out.empty()) check_output_dir(a->out, "predictions.csv");
     const infer::Predictor predictor(a->model, a->device);
     std::unique_ptr<StagingDir> stage;

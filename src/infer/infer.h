@@ -41,6 +41,7 @@
 
 #include "explain/explain.h"
 #include "registration/registration.h"
+#include "segment/segment.h"
 
 #include "io/io.h"
 #include "train/train.h"
@@ -50,31 +51,42 @@ namespace gg::infer {
 namespace fs = std::filesystem;
 
 // Automatic tumour localisation without a mask: FLAIR hyperintensity inside the brain.
-//  - brain = nonzero voxels, eroded by one voxel (the brain's rim is often bright in FLAIR);
+//  - brain = voxels outside the background (io::find_background: 0 in BraTS, the negative
+//    constant of a z-scored scan), eroded by one voxel (the brain's rim is often bright in FLAIR);
 //  - FLAIR smoothed by a 3×3×3 mean over brain voxels (noise);
 //  - hyperintense = smoothed > median + k·sigma of the brain voxels, sigma = IQR / 1.349
 //    (robust to the tumour itself), k = kHyperintensitySigmas;
-//  - the largest 6-connected 3-D component of hyperintense voxels is the tumour; its slice of
-//    largest area is the centre slice.
+//  - the largest 6-connected 3-D component of hyperintense voxels seeds the lesion; it is grown
+//    through the voxels above median + grow_sigmas·sigma connected to it (hysteresis: the seed is
+//    the lesion's brightest part, not always where it is widest), and the grown lesion's axial
+//    slice of largest area (holes filled) is the centre slice. A grown lesion over kMaxLesionMl
+//    has leaked into normal tissue: the seed's slice is taken and the confidence halved.
 // confidence (0..1) = share of all hyperintense voxels that lie in the chosen component
 // × min(1, component volume / 1 mL): near 1 for one dominant lesion, low when several similar
-// bright regions compete or the lesion is tiny.
-inline constexpr double kHyperintensitySigmas = 2.5;
+// bright regions compete or the lesion is tiny (halved when the growth leaked).
+// Measured on the six real cases of ../shared/data (bench/README.md, "Localisation"): growing to
+// 1.0-2.0 sigma puts every centre within 5 slices of the mask's; 0.5 leaks (lesions of 280-410 mL).
+inline constexpr double kHyperintensitySigmas = 2.5, kGrowSigmas = 2.0, kMaxLesionMl = 250;
 struct TumourLocation {
   int centre_z = -1;
   double confidence = 0;
   int64_t component_voxels = 0;
   double component_ml = 0;
-  int components = 0;                                     // hyperintense components found
-  double threshold = 0;                                   // FLAIR intensity threshold used
+  int64_t lesion_voxels = 0;  // the component grown through moderately hyperintense voxels
+  double lesion_ml = 0;
+  bool lesion_leaked = false;  // lesion_ml > kMaxLesionMl: the seed's slice was taken
+  int components = 0;          // hyperintense components found
+  double threshold = 0;        // FLAIR intensity threshold used
   std::array<int, 3> min_xyz{0, 0, 0}, max_xyz{0, 0, 0};  // the component's bounding box
 };
 // Throws kBadInput naming flair_path when the volume has no brain voxels or no hyperintensity.
-TumourLocation locate_tumour(const io::Volume& flair, const fs::path& flair_path);
+TumourLocation locate_tumour(const io::Volume& flair, const fs::path& flair_path,
+                             double grow_sigmas = kGrowSigmas);
 
 // Skull-stripping check, on FLAIR as read: the models saw skull-stripped brains (BraTS). The head
-// outline is everything not reachable from the volume's border through background (voxels at most
-// 5% of the 99th percentile of the nonzero ones), so dark bone and CSF inside it count. A brain is
+// outline is everything not reachable from the volume's border through background
+// (io::find_background) and dark voxels (at most io::dark_threshold: 5% of the 99th percentile
+// above the background value), so dark bone and CSF inside it count. A brain is
 // about 1.1-1.7 L; an outline enclosing more than kMaxBrainMl still holds skull and scalp (or
 // the neck). Does not see a scan cut to the brain's extent that still holds bright scalp.
 inline constexpr double kMaxBrainMl = 1900;
@@ -84,8 +96,17 @@ struct SkullStripCheck {
 };
 SkullStripCheck check_skull_stripped(const io::Volume& flair);
 
-enum class SliceChoice { kUser, kMask, kAuto };
-const char* slice_choice_name(SliceChoice c);  // "user (--slice)", "mask", "auto"
+// How the centre slice was chosen: --slice, a given mask, the DeepMedic segmentation (with T1ce),
+// or the FLAIR heuristic above.
+enum class SliceChoice { kUser, kMask, kAuto, kSegmentation };
+const char* slice_choice_name(SliceChoice c);  // "user (--slice)", "mask", "auto", "deepmedic"
+// The localisation method as prediction.json's "localisation.method" names it: "--slice", "seg",
+// "heuristic", "deepmedic".
+const char* localisation_method_name(SliceChoice c);
+
+// Without --slice or a mask: DeepMedic when the patient has a T1ce (kAuto), always (kDeepMedic:
+// an error without T1ce), or never (kHeuristic).
+enum class Locate { kAuto, kDeepMedic, kHeuristic };
 
 struct PredictOptions {
   int slice = -1;              // >= 0: centre slice given by the user (canonical axial index)
@@ -108,6 +129,12 @@ struct PredictOptions {
   // Inputs that are DICOM directories holding several series: the SeriesInstanceUIDs to choose
   // from (io::VolumeReadOptions), for T1, T2, FLAIR and the mask in that order.
   std::array<io::VolumeReadOptions, 4> series;
+  Locate locate = Locate::kAuto;
+  // The DeepMedic model folder (segment::find_deepmedic_model: empty searches the usual places)
+  // and how it runs. Its input is the four sequences on the FLAIR grid as read, after the brain
+  // mask; the label map is then treated as a given mask is (prep::largest_tumour_slice).
+  fs::path deepmedic_model;
+  segment::SegmentOptions segmentation;
 };
 
 struct SequencePrediction {
@@ -180,7 +207,14 @@ struct PatientPrediction {
   fs::path brain_mask;    // PredictOptions::brain_mask, if one was applied
   SkullStripCheck skull;  // after the brain mask, if any
   Quality quality;
-  TumourLocation location;                      // choice == kAuto only
+  TumourLocation location;  // choice == kAuto only
+  // choice == kSegmentation only: the label map (BraTS labels on the FLAIR grid as read, shared so
+  // that copies of the prediction stay cheap; write_patient_outputs writes it as labels.nii.gz),
+  // the volumes and the segmentation's wall time.
+  std::shared_ptr<const io::Volume> segmentation;
+  segment::TumourVolumes volumes;
+  double segmentation_seconds = 0;
+  fs::path segmentation_model;
   std::vector<std::string> notices;             // e.g. resampling
   std::array<SequenceAlignment, 2> alignment;   // T1, T2 onto FLAIR
   std::array<IntensityCheck, 3> intensity;      // T1, T2, FLAIR
@@ -221,7 +255,7 @@ void write_summary_png(const PatientPrediction& p, const fs::path& png);
 // the model saw), to check the co-registration by eye. Atomic.
 void write_registration_png(const PatientPrediction& p, const fs::path& png);
 // <dir>/prediction.json, summary.png and gradcam_<seq>.png (without grad_cam: no gradcam files),
-// and registration.png when a sequence was registered.
+// registration.png when a sequence was registered, and labels.nii.gz when it was segmented.
 void write_patient_outputs(const PatientPrediction& p, const fs::path& bundle_dir,
                            const fs::path& dir);
 // id,true_grade,grade,vote_hard_score,vote_soft,p_t1,p_t2,p_flair,slice_choice,centre_z,confidence

@@ -37,6 +37,10 @@ std::string slice_sentence(const PatientPrediction& p) {
       how = fmt::format("located automatically (FLAIR hyperintensity, confidence {:.2f})",
                         p.location.confidence);
       break;
+    case SliceChoice::kSegmentation:
+      how = fmt::format("the largest slice of the DeepMedic segmentation (whole tumour {:.1f} mL)",
+                        p.volumes.whole_ml);
+      break;
   }
   return fmt::format("axial slices {}-{} around z {}: {}", p.z_start, p.z_start + p.slices - 1,
                      p.centre_z, how);
@@ -117,6 +121,26 @@ std::string prediction_json(const PatientPrediction& p, const fs::path& bundle_d
                       {"bounding_box_min_xyz", p.location.min_xyz},
                       {"bounding_box_max_xyz", p.location.max_xyz}};
   j["slices"] = slices;
+  json localisation = {{"method", localisation_method_name(p.choice)}};
+  if (p.choice == SliceChoice::kSegmentation) {
+    localisation["model"] = p.segmentation_model.string();
+    localisation["licence"] = (p.segmentation_model / "SBIA_license.txt").string();
+    localisation["seconds"] = p.segmentation_seconds;
+    localisation["label_map"] =
+        "labels.nii.gz (BraTS labels 1 necrosis/non-enhancing, 2 oedema, "
+        "4 enhancing; on the grid above)";
+    localisation["volumes_ml"] = {{"whole_tumour", p.volumes.whole_ml},
+                                  {"tumour_core", p.volumes.core_ml},
+                                  {"enhancing", p.volumes.enhancing_ml},
+                                  {"necrosis_non_enhancing", p.volumes.necrosis_ml},
+                                  {"oedema", p.volumes.oedema_ml}};
+  }
+  if (p.choice == SliceChoice::kAuto) {
+    localisation["confidence"] = p.location.confidence;
+    localisation["lesion_ml"] = p.location.lesion_ml;
+    localisation["lesion_leaked"] = p.location.lesion_leaked;
+  }
+  j["localisation"] = localisation;
   j["grid"] = {{"input_size", p.grid.input_size},
                {"input_spacing_mm", p.grid.input_spacing_mm},
                {"resampled", p.grid.resampled},
@@ -171,6 +195,7 @@ std::string prediction_json(const PatientPrediction& p, const fs::path& bundle_d
                         "against the training patients, localisation confidence)"
                       : p.quality.summary}};
   j["inputs"] = {{"t1", p.inputs.t1.string()},
+                 {"t1ce", p.inputs.t1ce.string()},
                  {"t2", p.inputs.t2.string()},
                  {"flair", p.inputs.flair.string()},
                  {"seg", p.choice == SliceChoice::kMask ? p.inputs.seg.string() : ""}};
@@ -184,7 +209,9 @@ void write_summary_png(const PatientPrediction& p, const fs::path& png) {
   const int panel = 300, margin = 20, width = 3 * panel + 4 * margin;
   // A flagged input gets a banner above everything else; the rest moves down by its height.
   const int banner = p.quality.flags.empty() ? 0 : 44;
-  const int top = 150 + banner, panel_top = top + 24, height = panel_top + panel + 190;
+  const int volumes_line = p.choice == SliceChoice::kSegmentation ? 22 : 0;
+  const int top = 150 + banner, panel_top = top + 24,
+            height = panel_top + panel + 190 + volumes_line;
   cv::Mat page(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
   const cv::Scalar black(0, 0, 0), grey(90, 90, 90), red(0, 0, 200), hgg_colour(0, 0, 180),
       lgg_colour(150, 90, 0);
@@ -243,6 +270,15 @@ void write_summary_png(const PatientPrediction& p, const fs::path& png) {
   int y = panel_top + panel + 62;
   put(page, "Slices: " + slice_sentence(p), margin, y, 0.45, black);
   y += 22;
+  if (volumes_line) {
+    put(page,
+        fmt::format("Tumour volumes (DeepMedic): whole {:.1f} mL, core {:.1f} mL, enhancing {:.1f} "
+                    "mL, necrosis/non-enhancing {:.1f} mL, oedema {:.1f} mL",
+                    p.volumes.whole_ml, p.volumes.core_ml, p.volumes.enhancing_ml,
+                    p.volumes.necrosis_ml, p.volumes.oedema_ml),
+        margin, y, 0.45, black);
+    y += volumes_line;
+  }
   put(page,
       fmt::format(
           "P(HGG) per sequence is the mean over {} slices; heatmaps (Grad-CAM) at slice z {}.",
@@ -293,6 +329,7 @@ void write_patient_outputs(const PatientPrediction& p, const fs::path& bundle_di
   write_summary_png(p, dir / "summary.png");
   if (p.alignment[0].registration || p.alignment[1].registration)
     write_registration_png(p, dir / "registration.png");
+  if (p.segmentation) io::write_volume(*p.segmentation, dir / "labels.nii.gz", /*as_int16=*/true);
   for (const auto& s : p.sequences) {
     if (s.heatmap.empty()) continue;
     const std::string name = io::sequence_name(s.sequence);

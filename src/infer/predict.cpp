@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <exception>
 #include <future>
@@ -11,6 +12,8 @@
 #include "eval/eval.h"
 #include "explain/explain.h"
 #include "infer/infer.h"
+#include "io/background.h"
+#include "io/mask.h"
 #include "model/model.h"
 #include "prep/prep.h"
 
@@ -128,6 +131,54 @@ std::string mm_triple(const std::array<double, 3>& t) {
   return fmt::format("{:g}x{:g}x{:g} mm", t[0], t[1], t[2]);
 }
 
+// DeepMedic on the working grid (`flair`, the training grid: BraTS space): T1ce is read and
+// brought onto the FLAIR grid as read (`input_flair`) as T1 and T2 were (registered if on another
+// grid), then onto the working grid, and set to its background outside the brain mask, if any, as
+// they were. Records the labels, volumes and model in `p`; returns the label map, or nothing (with
+// a notice) when no tumour was found, so that the heuristic takes over.
+std::optional<io::Volume> segment_for_window(const io::Case& c, const io::Volume& input_flair,
+                                             const io::Volume& flair, const io::Volume& t1,
+                                             const io::Volume& t2, const PredictOptions& o,
+                                             PatientPrediction& p) {
+  SequenceAlignment t1ce_alignment;
+  io::Volume t1ce = align_to_flair(io::read_volume(c.t1ce), c.t1ce, input_flair, c.flair, o,
+                                   t1ce_alignment, p.notices);
+  io::check_intensities(t1ce, c.t1ce);
+  if (!io::same_grid(t1ce, flair))
+    t1ce = io::resample_to_grid(t1ce, flair, io::Interpolation::kLinear, c.t1ce, c.flair);
+  if (!o.brain_mask.empty()) {
+    // T1 and T2 carry the brain mask already: its outside is where their background is.
+    const io::Background outside = io::find_background(t1);
+    const float fill = std::min(0.0f, *std::min_element(t1ce.voxels.begin(), t1ce.voxels.end()));
+    for (size_t i = 0; i < t1ce.voxels.size(); ++i)
+      if (outside.is_background(i)) t1ce.voxels[i] = fill;
+  }
+  const fs::path model = segment::find_deepmedic_model(o.deepmedic_model);
+  const auto start = std::chrono::steady_clock::now();
+  segment::Segmentation s = segment::segment_brats(model, t1, t1ce, t2, flair, o.segmentation);
+  p.segmentation_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  p.segmentation_model = model;
+  p.volumes = segment::tumour_volumes(s.labels, flair.spacing_mm);
+  if (p.volumes.whole_ml <= 0) {
+    p.notices.push_back(
+        "DeepMedic found no tumour in this patient: the window was located by the FLAIR "
+        "heuristic instead");
+    return std::nullopt;
+  }
+  io::Volume labels;
+  labels.size = flair.size, labels.spacing_mm = flair.spacing_mm;
+  labels.origin_mm = flair.origin_mm, labels.direction = flair.direction;
+  labels.voxels.assign(s.labels.begin(), s.labels.end());
+  p.segmentation = std::make_shared<const io::Volume>(labels);
+  p.notices.push_back(fmt::format(
+      "tumour segmented by DeepMedic (CaPTk's BraTS model, trained on high-grade gliomas; "
+      "research use only) in {:.0f} s: whole tumour {:.1f} mL, core {:.1f} mL, enhancing {:.1f} "
+      "mL; the window is centred on its largest whole-tumour slice",
+      p.segmentation_seconds, p.volumes.whole_ml, p.volumes.core_ml, p.volumes.enhancing_ml));
+  return labels;
+}
+
 }  // namespace
 
 Predictor::Predictor(const fs::path& bundle_dir, const std::string& device)
@@ -213,15 +264,17 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
                                 input_depth - 1),
                     "give an axial slice index within the FLAIR volume");
 
-  // Skull-stripping: a given brain mask is applied as BraTS did (0 outside the brain); without
-  // one, input that still holds skull and scalp is flagged below.
+  // Skull-stripping: a given brain mask is applied as BraTS did (0 outside the brain, or the
+  // volume's minimum when it has values below 0, so that the background stays below every brain
+  // voxel); without one, input that still holds skull and scalp is flagged below.
   if (!o.brain_mask.empty()) {
     io::Volume mask = io::read_volume(o.brain_mask);
     mask = onto_grid(std::move(mask), o.brain_mask, flair, c.flair, io::Interpolation::kNearest,
                      p.notices);
+    const io::Background flair_background = io::find_background(flair);
     int64_t brain = 0, brain_in_background = 0;
     for (size_t i = 0; i < mask.voxels.size(); ++i)
-      if (mask.voxels[i] > 0) ++brain, brain_in_background += flair.voxels[i] == 0.0f;
+      if (mask.voxels[i] > 0) ++brain, brain_in_background += flair_background.is_background(i);
     if (brain == 0)
       throw_bad_input(o.brain_mask.string(), "the brain mask is empty on the FLAIR grid",
                       "give the brain mask made from this patient's FLAIR (voxels > 0 = brain)");
@@ -234,16 +287,22 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
                       "match this scan",
                       100.0 * double(brain_in_background) / double(brain)),
           "give the brain mask made from this patient's FLAIR");
-    for (size_t i = 0; i < mask.voxels.size(); ++i)
-      if (!(mask.voxels[i] > 0))
-        flair.voxels[i] = 0, volumes[0].voxels[i] = 0, volumes[1].voxels[i] = 0;
+    for (io::Volume* v : {&flair, &volumes[0], &volumes[1]}) {
+      const float outside = std::min(0.0f, *std::min_element(v->voxels.begin(), v->voxels.end()));
+      for (size_t i = 0; i < mask.voxels.size(); ++i)
+        if (!(mask.voxels[i] > 0)) v->voxels[i] = outside;
+    }
     p.notices.push_back(fmt::format(
-        "brain mask {} applied: {:.0f} mL of brain kept, everything outside set to 0",
+        "brain mask {} applied: {:.0f} mL of brain kept, everything outside set to the background",
         o.brain_mask.filename().string(),
         double(brain) * flair.spacing_mm[0] * flair.spacing_mm[1] * flair.spacing_mm[2] / 1000));
   }
   p.brain_mask = o.brain_mask;
   p.skull = check_skull_stripped(flair);
+  const bool has_mask = o.use_mask && !c.seg.empty();
+  if (o.slice < 0 && !has_mask && o.locate == Locate::kDeepMedic && c.t1ce.empty())
+    throw_bad_input(c.flair.string(), "--locate deepmedic needs the patient's T1ce",
+                    "give --t1ce (or a t1ce column / BraTS _t1ce file), or --locate heuristic");
 
   // The models saw their training grid (BraTS: 1 mm, 240 mm across): on a coarser or finer grid
   // the window of slices would span another depth of brain, and another field of view would show
@@ -297,13 +356,20 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
   }
   p.depth = flair.size[2];
 
-  // The centre slice: --slice, else the mask, else automatic localisation.
+  // Without --slice or a mask, a patient with T1ce is segmented (DeepMedic) on the training grid
+  // (BraTS space), and the label map stands in for the mask below.
+  std::optional<io::Volume> segmented;
+  if (o.slice < 0 && !has_mask && o.locate != Locate::kHeuristic && !c.t1ce.empty())
+    segmented = segment_for_window(c, resample ? original_flair : flair, flair, volumes[0],
+                                   volumes[1], o, p);
+
+  // The centre slice: --slice, else the mask, else the segmentation, else the FLAIR heuristic.
   std::vector<uint8_t> tumour_at_centre;  // with a mask: tumour pixels of the centre slice
   if (o.slice >= 0) {
     // --slice indexes the FLAIR file as given (what the user sees in a viewer).
     p.choice = SliceChoice::kUser;
     p.centre_z = resample ? slice_on_grid(o.slice, original_flair, flair) : o.slice;
-  } else if (o.use_mask && !c.seg.empty()) {
+  } else if (has_mask) {
     const io::Volume& input_grid = resample ? original_flair : flair;
     io::Volume seg = io::read_volume(c.seg, o.series[3]);
     if (!io::same_grid(seg, input_grid)) {
@@ -316,11 +382,15 @@ PatientPrediction Predictor::predict(const io::Case& c, const PredictOptions& o)
       seg = onto_grid(std::move(seg), c.seg, input_grid, c.flair, io::Interpolation::kNearest,
                       p.notices);
     }
-    io::check_mask(seg, c.seg);
+    if (std::string notice = io::read_mask_labels(seg, c.seg); !notice.empty())
+      p.notices.push_back(std::move(notice));
     if (resample)
       seg = io::resample_to_grid(seg, flair, io::Interpolation::kNearest, c.seg, c.flair);
     p.choice = SliceChoice::kMask, p.centre_z = prep::largest_tumour_slice(seg);
     tumour_at_centre = prep::tumour_slice_mask(std::move(seg), p.centre_z, p.size);
+  } else if (segmented) {
+    p.choice = SliceChoice::kSegmentation, p.centre_z = prep::largest_tumour_slice(*segmented);
+    tumour_at_centre = prep::tumour_slice_mask(std::move(*segmented), p.centre_z, p.size);
   } else {
     try {
       p.location = locate_tumour(flair, c.flair);
@@ -463,6 +533,22 @@ const char* slice_choice_name(SliceChoice c) {
       return "mask";
     case SliceChoice::kAuto:
       return "auto";
+    case SliceChoice::kSegmentation:
+      return "deepmedic";
+  }
+  return "";
+}
+
+const char* localisation_method_name(SliceChoice c) {
+  switch (c) {
+    case SliceChoice::kUser:
+      return "--slice";
+    case SliceChoice::kMask:
+      return "seg";
+    case SliceChoice::kAuto:
+      return "heuristic";
+    case SliceChoice::kSegmentation:
+      return "deepmedic";
   }
   return "";
 }

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "io/io.h"
+#include "io/mask.h"
 
 namespace gg::io {
 
@@ -56,25 +57,8 @@ void check_intensities(const Volume& v, const fs::path& path) {
 }
 
 void check_mask(const Volume& seg, const fs::path& path) {
-  std::set<float> unknown;
-  int64_t tumour = 0;
-  for (float x : seg.voxels) {
-    if (x == 0.0f || x == 1.0f || x == 2.0f || x == 4.0f) {
-      tumour += x > 0.0f;
-    } else if (unknown.size() < 5) {
-      unknown.insert(x);
-    }
-  }
-  if (!unknown.empty()) {
-    std::string list;
-    for (float u : unknown) list += (list.empty() ? "" : ", ") + std::to_string(u);
-    throw_bad_input(path.string(), "mask has labels outside {0,1,2,4}: " + list,
-                    "give a BraTS segmentation (0 background, 1 necrosis, 2 oedema, 4 enhancing)");
-  }
-  if (tumour == 0)
-    throw_bad_input(path.string(), "mask is empty (no voxel with a tumour label)",
-                    "give the patient's tumour segmentation, or leave it out to locate the tumour "
-                    "automatically");
+  Volume copy = seg;
+  read_mask_labels(copy, path);
 }
 
 const char* grade_name(Grade g) {

@@ -30,7 +30,7 @@ std::string sequence_suffix(const std::string& filename) {
   return {};
 }
 
-// Finds <dir>/<anything>_{t1,t2,flair,seg}.nii[.gz] (t1ce and others ignored).
+// Finds <dir>/<anything>_{t1,t1ce,t2,flair,seg}.nii[.gz] (t1ce and seg optional; others ignored).
 Case case_from_folder(const fs::path& dir, const std::string& id, Grade grade) {
   Case c;
   c.id = id;
@@ -44,10 +44,11 @@ Case case_from_folder(const fs::path& dir, const std::string& id, Grade grade) {
     if (!entry.is_regular_file()) continue;
     std::string suffix = sequence_suffix(entry.path().filename().string());
     if (suffix == "segm") suffix = "seg";  // BraTS 2020 case 355 ships "W39_1998.09.19_Segm.nii"
-    if (suffix == "t1" || suffix == "t2" || suffix == "flair" || suffix == "seg")
+    if (suffix == "t1" || suffix == "t1ce" || suffix == "t2" || suffix == "flair" ||
+        suffix == "seg")
       found[suffix].push_back(entry.path());
   }
-  for (const char* suffix : {"t1", "t2", "flair", "seg"}) {
+  for (const char* suffix : {"t1", "t1ce", "t2", "flair", "seg"}) {
     auto& paths = found[suffix];
     std::sort(paths.begin(), paths.end());
     if (paths.size() > 1)
@@ -56,12 +57,14 @@ Case case_from_folder(const fs::path& dir, const std::string& id, Grade grade) {
                           " (also " + paths[0].filename().string() + ")",
                       "keep one file per sequence in each patient folder");
     const fs::path p = paths.empty() ? fs::path() : paths[0];
-    if (p.empty() && std::string(suffix) != "seg")
+    const bool optional = std::string(suffix) == "seg" || std::string(suffix) == "t1ce";
+    if (p.empty() && !optional)
       throw_bad_input((dir / (id + "_" + suffix + ".nii.gz")).string(),
                       std::string("missing ") + suffix + " volume of patient " + id,
                       "add the file (BraTS naming <ID>_t1/_t2/_flair/_seg.nii.gz) or remove the "
                       "patient folder");
     if (std::string(suffix) == "t1") c.t1 = p;
+    if (std::string(suffix) == "t1ce") c.t1ce = p;
     if (std::string(suffix) == "t2") c.t2 = p;
     if (std::string(suffix) == "flair") c.flair = p;
     if (std::string(suffix) == "seg") c.seg = p;
@@ -134,7 +137,7 @@ std::vector<Case> manifest(const fs::path& csv) {
       throw_bad_input(csv.string(), std::string("manifest has no '") + name + "' column",
                       "use the header id,grade,t1,t2,flair,seg");
   const int id_col = table.column("id"), grade_col = table.column("grade"),
-            seg_col = table.column("seg");
+            seg_col = table.column("seg"), t1ce_col = table.column("t1ce");
   const fs::path base = csv.parent_path();
   std::vector<Case> cases;
   for (size_t r = 0; r < table.rows.size(); ++r) {
@@ -163,6 +166,12 @@ std::vector<Case> manifest(const fs::path& csv) {
                 csv.filename().string() + " " + where.substr(0, where.size() - 2) + ")",
             "fix the path in the manifest (paths are relative to the manifest's folder)");
       (s == Sequence::kT1 ? c.t1 : s == Sequence::kT2 ? c.t2 : c.flair) = p;
+    }
+    if (t1ce_col >= 0 && !row[size_t(t1ce_col)].empty()) {
+      c.t1ce = manifest_path(base, row[size_t(t1ce_col)]);
+      if (!is_volume_path(c.t1ce))
+        throw_bad_input(c.t1ce.string(), "missing t1ce volume of patient " + c.id,
+                        "fix the path in the manifest, or leave the t1ce field empty");
     }
     if (seg_col >= 0) {
       c.seg = manifest_path(base, row[size_t(seg_col)]);

@@ -96,7 +96,8 @@ bool same_grid(const Volume& a, const Volume& b);
 // volume is constant (every voxel equal).
 void check_intensities(const Volume& v, const fs::path& path);
 
-// Mask checks: labels must be a subset of {0,1,2,4} (BraTS) and at least one voxel > 0.
+// Mask checks: labels that io::read_mask_labels (io/mask.h) reads (BraTS 0/1/2/4, binary, BraTS
+// 2015's 3, float in [0, 1]) and at least one tumour voxel; `seg` is left as it is.
 void check_mask(const Volume& seg, const fs::path& path);
 
 enum class Grade { kUnknown, kLGG, kHGG };
@@ -114,14 +115,19 @@ struct Case {
   std::string id;
   Grade grade = Grade::kUnknown;
   fs::path t1, t2, flair, seg;
+  // Post-contrast T1 (BraTS "t1ce"), optional: with it, predict and segment run the DeepMedic
+  // tumour segmentation. Empty when absent.
+  fs::path t1ce;
   const fs::path& sequence_path(Sequence s) const;
 };
 
 // Finds the cases under `root`, which is one of:
-//  - a BraTS 2018/2019 folder: root/{HGG,LGG}/<ID>/<ID>_{t1,t2,flair,seg}.nii[.gz] (t1ce ignored);
+//  - a BraTS 2018/2019 folder: root/{HGG,LGG}/<ID>/<ID>_{t1,t1ce,t2,flair,seg}.nii[.gz] (t1ce and
+//    seg optional);
 //  - a BraTS 2020 folder: root/<ID>/<ID>_*.nii.gz plus root/name_mapping.csv (columns include
 //    Grade and BraTS_2020_subject_ID);
-//  - a manifest CSV file: header id,grade,t1,t2,flair,seg; paths relative to the CSV's folder;
+//  - a manifest CSV file: header id,grade,t1,t2,flair,seg (optional columns: t1ce; seg); paths
+//    relative to the CSV's folder; empty t1ce or seg fields for patients without;
 //    grade LGG/HGG or empty; a path may be a volume file or a DICOM series directory.
 // Cases are sorted by id. Checks only that files exist (not their content).
 // Throws gg::Error(kBadInput) naming the path for: an unrecognised layout, a missing sequence

@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "common/error.h"
+#include "io/background.h"
 #include "io/io.h"
 
 namespace gg::io {
@@ -115,7 +116,8 @@ Volume resample_to_grid(const Volume& moving, const Volume& reference, Interpola
   resampler->SetInput(to_image(moving, true));
   resampler->SetOutputParametersFromImage(to_image(reference, false));
   resampler->SetTransform(itk::IdentityTransform<double, 3>::New());
-  resampler->SetDefaultPixelValue(0.0f);
+  // Outside the moving image is its background (0 in BraTS, negative after z-scoring).
+  resampler->SetDefaultPixelValue(find_background(moving).value);
   if (interpolation == Interpolation::kNearest)
     resampler->SetInterpolator(
         itk::NearestNeighborInterpolateImageFunction<FloatImage, double>::New());

@@ -2,10 +2,10 @@
 //
 // Per patient: the axial slice z* with the largest tumour area (mask label > 0) and the
 // `slices` adjacent slices z*-slices/2 ... z*+slices/2-1 (z*-10 ... z*+9 for 20), shifted inward
-// at the volume's edge; per volume and sequence, brain voxels (value != 0) clipped to their
-// [0.5, 99.5] percentiles and scaled to [0,1] (background stays 0); each slice resized to
-// size×size (area-correct) and stored as uint8 0..255. The store is variant-independent: the
-// model's input layer applies its own convention (BGR/mean or ImageNet mean/std, 3 channels).
+// at the volume's edge; per volume and sequence, brain voxels (not background: io/background.h)
+// clipped to their [0.5, 99.5] percentiles and scaled to [0,1] (background stays 0); each slice
+// resized to size×size (area-correct) and stored as uint8 0..255. The store is variant-independent:
+// the model's input layer applies its own convention (BGR/mean or ImageNet mean/std, 3 channels).
 //
 // Slice store on disk (a directory, written atomically):
 //   index.csv     row,patient,grade,sequence,z,rank,offset: one line per (item, sequence),
@@ -29,6 +29,10 @@
 
 #include "io/io.h"
 
+namespace gg::io {
+struct Background;  // io/background.h
+}
+
 namespace gg::prep {
 
 namespace fs = std::filesystem;
@@ -36,7 +40,7 @@ namespace fs = std::filesystem;
 struct PrepareOptions {
   int slices = 20;  // window depth around the largest tumour slice (the paper's 20)
   int size = 224;   // output width = height (GoogLeNet's input)
-  double low_percentile = 0.5, high_percentile = 99.5;  // of brain (nonzero) voxels
+  double low_percentile = 0.5, high_percentile = 99.5;  // of brain (non-background) voxels
   int threads = 0;                                      // 0: hardware concurrency
   bool export_png = false;  // also write viewable PNGs under <store>/png/
   bool show_progress = true;
@@ -79,13 +83,19 @@ int largest_tumour_slice(const io::Volume& seg);
 int window_start(int centre, int count, int depth);
 
 // The low and high percentiles (0..100, linear interpolation between order statistics) of the
-// brain voxels (value != 0). Throws kBadInput (no file) if there are no brain voxels or they are
-// all equal.
+// brain voxels: those not in the volume's background (io::find_background: 0 in BraTS, the
+// negative constant of a z-scored scan, ...). Throws kBadInput (no file) if there are no brain
+// voxels or they are all equal.
 std::pair<float, float> brain_percentiles(const io::Volume& v, double low_percentile,
                                           double high_percentile);
+// The same with the background already found.
+std::pair<float, float> brain_percentiles(const io::Volume& v, const io::Background& background,
+                                          double low_percentile, double high_percentile);
 
-// Per-volume normalisation: brain voxels (value != 0) clipped to [p_low, p_high] percentiles and
-// scaled to [0,1]; background stays 0. Returns a new volume. Throws as brain_percentiles().
+// Per-volume normalisation: brain voxels clipped to [p_low, p_high] percentiles and scaled to
+// [0,1]; background (io::find_background) becomes 0. Returns a new volume. Throws as
+// brain_percentiles(). An increasing affine map of the input's intensities (z-scoring inside the
+// brain) gives the same result up to float rounding.
 io::Volume normalise_intensities(const io::Volume& v, double low_percentile,
                                  double high_percentile);
 

@@ -2,6 +2,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "common/files.h"
 #include "common/progress.h"
 #include "common/version.h"
+#include "io/mask.h"
 #include "prep/prep.h"
 #include "prep/slices_internal.h"
 #include "prep/store_internal.h"
@@ -138,7 +140,9 @@ struct CaseResult {
 CaseResult process_case(const io::Case& c, int64_t index, const fs::path& staging,
                         const PrepareOptions& o) {
   io::Volume grid = io::read_volume(c.seg);
-  io::check_mask(grid, c.seg);
+  const std::string mask_notice = io::read_mask_labels(grid, c.seg);
+  if (!mask_notice.empty() && o.show_progress)
+    fmt::print(stderr, "notice: {}: {}\n", c.id, mask_notice);
   CaseResult r;
   r.centre = largest_tumour_slice(grid);
   try {

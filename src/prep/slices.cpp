@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "common/error.h"
+#include "io/background.h"
 #include "prep/prep.h"
 #include "prep/slices_internal.h"
 
@@ -43,12 +46,19 @@ int window_start(int centre, int count, int depth) {
 
 std::pair<float, float> brain_percentiles(const io::Volume& v, double low_percentile,
                                           double high_percentile) {
+  return brain_percentiles(v, io::find_background(v), low_percentile, high_percentile);
+}
+
+std::pair<float, float> brain_percentiles(const io::Volume& v, const io::Background& background,
+                                          double low_percentile, double high_percentile) {
   std::vector<float> brain;
   brain.reserve(v.voxels.size() / 4);
-  for (float x : v.voxels)
-    if (x != 0.0f) brain.push_back(x);
+  for (size_t i = 0; i < v.voxels.size(); ++i)
+    if (!background.is_background(i)) brain.push_back(v.voxels[i]);
   if (brain.empty())
-    throw_bad_input("", "volume has no brain voxels (every voxel is 0)",
+    throw_bad_input("",
+                    fmt::format("volume has no brain voxels (every voxel is background, {:g})",
+                                background.value),
                     "check this is the right file");
   // Linear interpolation between order statistics (numpy's default percentile).
   auto percentile = [&brain](double p) {
@@ -73,21 +83,24 @@ std::pair<float, float> brain_percentiles(const io::Volume& v, double low_percen
 namespace internal {
 
 float normalise_voxel(float x, float low, float high) {
-  if (x == 0.0f) return 0.0f;
   return std::clamp((x - low) / (high - low), 0.0f, 1.0f);
 }
 
-std::vector<uint8_t> slice_u8(const io::Volume& v, int z, int size, float low, float high) {
+std::vector<uint8_t> slice_u8(const io::Volume& v, const io::Background* background, int z,
+                              int size, float low, float high) {
   const int nx = v.size[0], ny = v.size[1];
   if (z < 0 || z >= v.size[2] || size < 1)
     throw std::out_of_range("slice z=" + std::to_string(z) + " outside 0.." +
                             std::to_string(v.size[2] - 1));
   cv::Mat plane(ny, nx, CV_32F);
-  const float* src = v.voxels.data() + size_t(z) * size_t(nx) * size_t(ny);
+  const size_t first = size_t(z) * size_t(nx) * size_t(ny);
   for (int y = 0; y < ny; ++y) {
     float* row = plane.ptr<float>(y);
-    for (int x = 0; x < nx; ++x)
-      row[x] = normalise_voxel(src[size_t(y) * size_t(nx) + size_t(x)], low, high);
+    for (int x = 0; x < nx; ++x) {
+      const size_t i = first + size_t(y) * size_t(nx) + size_t(x);
+      row[x] = background && background->is_background(i) ? 0.0f
+                                                          : normalise_voxel(v.voxels[i], low, high);
+    }
   }
   cv::Mat resized;
   if (nx == size && ny == size)
@@ -106,25 +119,29 @@ std::vector<uint8_t> slice_u8(const io::Volume& v, int z, int size, float low, f
 
 io::Volume normalise_intensities(const io::Volume& v, double low_percentile,
                                  double high_percentile) {
-  const auto [low, high] = brain_percentiles(v, low_percentile, high_percentile);
+  const io::Background background = io::find_background(v);
+  const auto [low, high] = brain_percentiles(v, background, low_percentile, high_percentile);
   io::Volume out = v;
-  for (float& x : out.voxels) x = internal::normalise_voxel(x, low, high);
+  for (size_t i = 0; i < out.voxels.size(); ++i)
+    out.voxels[i] =
+        background.is_background(i) ? 0.0f : internal::normalise_voxel(out.voxels[i], low, high);
   return out;
 }
 
 std::vector<uint8_t> axial_slice_u8(const io::Volume& normalised, int z, int size) {
   // Already in [0,1]: the identity mapping (low 0, high 1) keeps the values as they are.
-  return internal::slice_u8(normalised, z, size, 0.0f, 1.0f);
+  return internal::slice_u8(normalised, nullptr, z, size, 0.0f, 1.0f);
 }
 
 std::vector<uint8_t> slice_window_u8(const io::Volume& v, int z_start, int count, int size,
                                      double low_percentile, double high_percentile) {
   // Only the kept slices are normalised: the whole volume is needed for its percentiles alone.
-  const auto [low, high] = brain_percentiles(v, low_percentile, high_percentile);
+  const io::Background background = io::find_background(v);
+  const auto [low, high] = brain_percentiles(v, background, low_percentile, high_percentile);
   const size_t slice_bytes = size_t(size) * size_t(size);
   std::vector<uint8_t> window(slice_bytes * size_t(std::max(0, count)));
   for (int k = 0; k < count; ++k) {
-    const auto slice = internal::slice_u8(v, z_start + k, size, low, high);
+    const auto slice = internal::slice_u8(v, &background, z_start + k, size, low, high);
     std::copy(slice.begin(), slice.end(), window.begin() + long(slice_bytes) * k);
   }
   return window;

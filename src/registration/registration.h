@@ -52,8 +52,8 @@ struct RegistrationResult {
   double metric_before = 0, metric_after = 0;
   std::vector<int> iterations;  // per level
   std::string stop_condition;   // the optimiser's, at the finest level
-  // Dice overlap of the two head/brain masks (io::foreground_mask-like threshold: above 5% of the
-  // 99th percentile) on the fixed grid, before (physical space only) and after registration.
+  // Dice overlap of the two head/brain masks (foreground_mask below) on the fixed grid, before
+  // (physical space only) and after registration.
   double dice_before = 0, dice_after = 0;
   double seconds = 0;
 };
@@ -65,13 +65,14 @@ struct RegistrationResult {
 RegistrationResult register_rigid(const io::Volume& fixed, const io::Volume& moving,
                                   const RegistrationOptions& options = {});
 
-// `moving` resampled onto `grid`'s voxels through `transform` (out(p) = moving(T(p))); 0 outside
-// the moving image.
+// `moving` resampled onto `grid`'s voxels through `transform` (out(p) = moving(T(p))); moving's
+// background value (io::find_background) outside the moving image.
 io::Volume resample_rigid(const io::Volume& moving, const io::Volume& grid,
                           const RigidTransform& transform, io::Interpolation interpolation);
 
-// Voxels above 5% of the 99th percentile of the nonzero voxels: the head (or, skull-stripped, the
-// brain). Returns 0/1 per voxel.
+// The head (or, skull-stripped, the brain): voxels outside the background (io::find_background)
+// and above io::dark_threshold (5% of the 99th percentile above the background value, the same
+// voxels after z-scoring). Returns 0/1 per voxel.
 std::vector<uint8_t> foreground_mask(const io::Volume& v);
 // Dice coefficient of two 0/1 masks of the same size (1 when both are empty).
 double dice(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b);

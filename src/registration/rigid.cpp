@@ -18,6 +18,7 @@
 #include <mutex>
 
 #include "common/error.h"
+#include "io/background.h"
 #include "registration/registration.h"
 
 namespace gg::registration {
@@ -207,15 +208,11 @@ RigidTransform rigid_from_axis_angle(const std::array<double, 3>& axis, double a
 }
 
 std::vector<uint8_t> foreground_mask(const io::Volume& v) {
-  std::vector<float> nonzero;
-  for (float x : v.voxels)
-    if (x != 0.0f) nonzero.push_back(x);
+  const io::Background background = io::find_background(v);
+  const float threshold = io::dark_threshold(v, background);
   std::vector<uint8_t> mask(v.voxels.size(), 0);
-  if (nonzero.empty()) return mask;
-  const size_t k = size_t(0.99 * double(nonzero.size() - 1));
-  std::nth_element(nonzero.begin(), nonzero.begin() + long(k), nonzero.end());
-  const float threshold = 0.05f * nonzero[k];
-  for (size_t i = 0; i < mask.size(); ++i) mask[i] = v.voxels[i] > threshold;
+  for (size_t i = 0; i < mask.size(); ++i)
+    mask[i] = !background.is_background(i) && v.voxels[i] > threshold;
   return mask;
 }
 
@@ -241,7 +238,8 @@ io::Volume resample_rigid(const io::Volume& moving, const io::Volume& grid,
   resampler->SetOutputSpacing(g.spacing);
   resampler->SetOutputOrigin(g.origin);
   resampler->SetOutputDirection(g.direction);
-  resampler->SetDefaultPixelValue(0);
+  // Outside the moving image is its background (0 in BraTS, negative after z-scoring).
+  resampler->SetDefaultPixelValue(io::find_background(moving).value);
   resampler->Update();
   io::Volume out;
   out.size = grid.size;

@@ -1,13 +1,16 @@
 // Internal to gg::segment: preprocessing and DeepMedic's tiling, exposed for tests.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace gg::segment::detail {
 
-// CaPTk's z-score of one channel (preprocess.cpp). `name` names the volume in errors.
-std::vector<float> zscore_like_captk(const std::vector<float>& voxels, const std::string& name);
+// CaPTk's z-score of one channel (preprocess.cpp). `name` names the volume in errors. The brain is
+// what `background` (1 = background, per voxel) leaves; without one, CaPTk's voxels > 0.
+std::vector<float> zscore_like_captk(const std::vector<float>& voxels, const std::string& name,
+                                     const std::vector<uint8_t>* background = nullptr);
 
 // Starts of DeepMedic's segments along an axis of `size` voxels, for segments of `segment` voxels
 // moving by `stride` (sampling.py getCoordsOfAllSegmentsOfAnImage: the last one ends at the edge).

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/progress.h"
+#include "io/background.h"
 #include "segment/deepmedic.h"
 #include "segment/internal.h"
 #include "segment/segment.h"
@@ -135,20 +136,18 @@ Segmentation segment_brats(const fs::path& model_dir, const io::Volume& t1, cons
   }
   std::vector<Padded> images;
   std::vector<float> fill;
+  // A voxel is background for tile skipping when it is in every channel's background (0 in BraTS).
+  std::vector<float> all_background(t1.voxels.size(), 1.0f);
   for (size_t c = 0; c < 4; ++c) {
-    images.push_back(pad_reflect(detail::zscore_like_captk(channels[c]->voxels, names[c]), t1.size,
-                                 before, after));
+    const io::Background background = io::find_background(*channels[c]);
+    for (size_t i = 0; i < all_background.size(); ++i)
+      if (!background.mask[i]) all_background[i] = 0.0f;
+    images.push_back(
+        pad_reflect(detail::zscore_like_captk(channels[c]->voxels, names[c], &background.mask),
+                    t1.size, before, after));
     fill.push_back(corner_mean(images.back()));
   }
-  Padded background = pad_reflect(
-      [&] {
-        std::vector<float> b(t1.voxels.size());
-        for (size_t i = 0; i < b.size(); ++i)
-          b[i] = (t1.voxels[i] == 0 && t1ce.voxels[i] == 0 && t2.voxels[i] == 0 &&
-                  flair.voxels[i] == 0);
-        return b;
-      }(),
-      t1.size, before, after);
+  Padded background = pad_reflect(all_background, t1.size, before, after);
 
   Segmentation result;
   result.size = t1.size;

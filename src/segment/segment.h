@@ -26,8 +26,9 @@ struct SegmentOptions {
   // subsampled pathways sample another phase and the first FC layer pads. Larger is faster per
   // voxel (90: about 25% less).
   int output_tile = 45;
-  // Skip tiles whose input holds only background (all four original channels 0): their voxels
-  // get class 0 with probability 1. DeepMedic does this only when given a ROI mask.
+  // Skip tiles whose input holds only background (in all four channels: io::find_background, 0 in
+  // BraTS): their voxels get class 0 with probability 1. DeepMedic does this only when given a ROI
+  // mask.
   bool skip_background_tiles = false;
   // Also return the class probabilities (5 x voxels floats).
   bool keep_probabilities = false;

@@ -132,7 +132,7 @@ const BadCase kBadCases[] = {
     {"unknown_labels",
      [](const fs::path& d) {
        auto m = mask(5);
-       m[voxel(8, 8, 5)] = 3;
+       m[voxel(8, 8, 5)] = 7;  // 3 is BraTS 2015's non-enhancing core: read
        write_file_atomic(d / grade_file("HGG", "H0", "seg"), nifti({kNx, kNy, kNz}, m));
      },
      "H0_seg.nii", "labels outside {0,1,2,4}"},

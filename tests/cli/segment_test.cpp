@@ -7,6 +7,7 @@
 
 #include "common/files.h"
 #include "io/io.h"
+#include "testing/brats_crop.h"
 #include "testing/testing.h"
 
 namespace gg {
@@ -17,35 +18,9 @@ using testing::run_cli;
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
-const char* const kSequences[] = {"t1", "t1ce", "t2", "flair", "seg"};
-
-fs::path sample(const std::string& seq) {
-  const fs::path p = testing::shared_dir() / "data/brats-sample/HGG/BraTS19_2013_10_1" /
-                     ("BraTS19_2013_10_1_" + seq + ".nii.gz");
-  if (!fs::exists(p)) throw std::runtime_error("fixture missing: " + p.string());
-  return p;
-}
-
-// A 64x64x40 box of the case in its tumour (x 52..115, y 92..155, z 47..86 in LPS+; the
-// tumour spans x 57..111, y 76..171, z 29..102).
-io::Volume crop(const io::Volume& v) {
-  const std::array<int, 3> lo{52, 92, 47}, size{64, 64, 40};
-  io::Volume c = v;
-  c.size = size;
-  c.voxels.assign(size_t(size[0]) * size[1] * size[2], 0.f);
-  for (int z = 0; z < size[2]; ++z)
-    for (int y = 0; y < size[1]; ++y)
-      for (int x = 0; x < size[0]; ++x) c.at(x, y, z) = v.at(lo[0] + x, lo[1] + y, lo[2] + z);
-  for (int a = 0; a < 3; ++a) c.origin_mm[size_t(a)] += lo[size_t(a)] * v.spacing_mm[size_t(a)];
-  return c;
-}
-
 struct Cropped {
   testing::TempDir dir;
-  Cropped() {
-    for (const char* s : kSequences)
-      io::write_volume(crop(io::read_volume(sample(s))), dir / (std::string(s) + ".nii.gz"), true);
-  }
+  Cropped() { testing::write_brats_crop(dir.path()); }
   std::string inputs() const {
     std::string args;
     for (const char* s : {"t1", "t1ce", "t2", "flair"})
