@@ -25,7 +25,7 @@ const std::string kAuditOptions =
     "--freeze 3 --lr 1e-3 --validate-every 100 --translate 0 --no-flip --folds 3 --seed 5";
 
 TEST(AuditCommand, ShuffledLabelsSitAtChanceUnderThePatientSplitAndAboveItUnderTheImageSplit) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   testing::TempDir dir;
   const fs::path out = dir / "audit";
   const auto r = run_cli("--quiet audit --out " + q(out) + kAuditOptions);

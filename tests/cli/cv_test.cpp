@@ -24,7 +24,7 @@ int column(const CsvTable& t, const char* name) {
 }
 
 TEST(CrossValidation, OutOfFoldPredictionsScoreEveryPatientOnceByModelsThatNeverSawIt) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   const fs::path out = tiny_cv();
   const CsvTable pred = read_csv(out / "predictions.csv");
   ASSERT_EQ(pred.rows.size(), 27u) << "9 patients x 3 slices, each once";
@@ -78,7 +78,7 @@ TEST(CrossValidation, OutOfFoldPredictionsScoreEveryPatientOnceByModelsThatNever
 }
 
 TEST(CrossValidation, ResumedAfterAnInterruptionGivesTheSamePooledPredictions) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   testing::TempDir dir;
   const fs::path out = dir / "cv";
   // Stops in fold 1's T1 model after 1 of its 2 iterations (checkpointed).
@@ -105,7 +105,7 @@ TEST(CrossValidation, ResumedAfterAnInterruptionGivesTheSamePooledPredictions) {
 }
 
 TEST(CrossValidation, RepeatsReshuffleTheFoldsAndReportMeanAndSdOverRepeats) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   testing::TempDir dir;
   const fs::path out = dir / "cv";
   const auto r = run_cli("--quiet run --out " + q(out) +

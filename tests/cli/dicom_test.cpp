@@ -129,7 +129,7 @@ std::vector<double> p_hgg(const std::string& json) {
 }
 
 TEST(PredictDicom, SeriesDirectoriesGradeAsTheirNiftiTwins) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   const Patient p;
   const auto nifti =
       testing::run_cli_stdout("--quiet predict" + p.args("t1.nii", "t2.nii", "flair.nii"));
@@ -140,7 +140,7 @@ TEST(PredictDicom, SeriesDirectoriesGradeAsTheirNiftiTwins) {
 }
 
 TEST(PredictDicom, OneStudyDirectoryNeedsSeriesPerSequence) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   const Patient p;
   auto r = run_cli("--quiet predict" + p.args("study", "study", "study"));
   EXPECT_EQ(r.exit_code, 3) << r.output;
@@ -159,7 +159,7 @@ TEST(PredictDicom, OneStudyDirectoryNeedsSeriesPerSequence) {
 }
 
 TEST(PredictDicom, MissingSliceIsOneErrorLine) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   const Patient p;
   fs::remove(p.tmp / "flair" / "flair0005.dcm");
   const auto r = run_cli("--quiet predict" + p.args("t1", "t2", "flair"));
@@ -169,7 +169,7 @@ TEST(PredictDicom, MissingSliceIsOneErrorLine) {
 }
 
 TEST(PredictHeaderChecks, BrokenNiftiHeaderIsExactlyOneErrorLine) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   const Patient p;
   const float nan = std::numeric_limits<float>::quiet_NaN();
   struct Case {

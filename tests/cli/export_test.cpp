@@ -15,7 +15,7 @@ namespace {
 using testing::run_cli;
 
 TEST(ExportCommand, WritesTorchScriptAndJson) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   testing::TempDir tmp;
   const auto r =
       run_cli("--quiet export " + q(tiny_results() / "model") + " " + q(tmp / "exported"));
@@ -36,7 +36,7 @@ TEST(ExportCommand, WritesTorchScriptAndJson) {
 // Where this build has no GPU (Debian's libtorch), predict and export refuse --device cuda with
 // one line, before writing anything; auto is the CPU.
 TEST(DeviceOption, PredictAndExportRefuseCudaWithoutAGpuAndTakeAuto) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   const auto version = run_cli("version");
   ASSERT_EQ(version.exit_code, 0);
   if (version.output.find("devices: cpu (no CUDA") == std::string::npos)

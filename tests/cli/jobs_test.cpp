@@ -18,7 +18,7 @@ using testing::run_cli;
 const std::string& kTinyOptions = kTinyRunOptions;
 
 TEST(RunJobs, TwoJobsGiveTheOneProcessResultsWithALogPerTraining) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   testing::TempDir dir;
   const fs::path out = dir / "j2";
   // --threads 2 whatever the machine: each job gets 1.
@@ -69,7 +69,7 @@ TEST(RunJobs, TwoJobsGiveTheOneProcessResultsWithALogPerTraining) {
 // attached -j2 reached them, where --task refused it: exit 3 after preparing. They now get the
 // run's options as a typed order file, whatever form the options took on the command line.
 TEST(RunJobs, ChildrenGetTypedOrdersNotTheCommandLine) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   testing::TempDir dir;
   const fs::path out = dir / "run";
   const auto r = run_cli("--quiet --threads=2 run --out=" + q(out) + kTinyOptions +
@@ -111,7 +111,7 @@ TEST(RunJobs, ChildrenGetTypedOrdersNotTheCommandLine) {
 }
 
 TEST(RunJobs, AFailedTrainingStopsTheRunAndNamesItsLog) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   testing::TempDir dir;
   const fs::path out = dir / "run";
   // Started by one task that stopped early; then T2's model is held by "another process" (this
@@ -131,7 +131,7 @@ TEST(RunJobs, AFailedTrainingStopsTheRunAndNamesItsLog) {
 }
 
 TEST(RunTasks, TrainingsStartedSeparatelyAreGatheredByResume) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   testing::TempDir dir;
   const fs::path out = dir / "cv";
   auto listed = testing::run_cli_stdout("run --out " + q(out) + kCvOptions + " --tasks");
@@ -170,7 +170,7 @@ TEST(RunTasks, TrainingsStartedSeparatelyAreGatheredByResume) {
 }
 
 TEST(RunTasks, BadTaskOptionsAreOneLineErrorsAndWriteNothing) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   testing::TempDir dir;
   const fs::path out = dir / "cv";
   auto r = run_cli("--quiet run --out " + q(out) + kCvOptions + " --task 10");

@@ -32,7 +32,7 @@ std::string patient_args(const fs::path& d) {
 }
 
 TEST(PredictCommand, OnePatientWithMaskWritesJsonSummaryAndOverlays) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   const fs::path d = first_patient_dir();
   testing::TempDir tmp;
   const auto r = run_cli("--quiet predict " + patient_args(d) + " --seg " + q(file_of(d, "seg")) +
@@ -51,7 +51,7 @@ TEST(PredictCommand, OnePatientWithMaskWritesJsonSummaryAndOverlays) {
 }
 
 TEST(PredictCommand, WithoutOutPrintsJsonAndSliceOverrides) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   const fs::path d = first_patient_dir();
   const auto r = run_cli("--quiet predict " + patient_args(d) +
                          " --slice 20 --no-gradcam --id P1 --model " + q(tiny_results() / "model"));
@@ -69,7 +69,7 @@ TEST(PredictCommand, WithoutOutPrintsJsonAndSliceOverrides) {
 }
 
 TEST(PredictCommand, CohortWithoutOutPrintsOneJsonArray) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   const auto r =
       testing::run_cli_stdout("--quiet predict --cohort " + q(tiny_results() / "cohort") +
                               " --no-gradcam --model " + q(tiny_results() / "model"));
@@ -81,7 +81,7 @@ TEST(PredictCommand, CohortWithoutOutPrintsOneJsonArray) {
 }
 
 TEST(PredictCommand, WholeCohortWithoutMasks) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   testing::TempDir tmp;
   const auto r = run_cli("--quiet predict --cohort " + q(tiny_results() / "cohort") +
                          " --no-mask --no-gradcam --model " + q(tiny_results() / "model") +
@@ -99,7 +99,7 @@ TEST(PredictCommand, WholeCohortWithoutMasks) {
 }
 
 TEST(PredictCommand, KeepGoingGradesTheOthersAndListsTheFailures) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   testing::TempDir tmp;
   const fs::path d = first_patient_dir();
   write_file_atomic(tmp / "broken_t2.nii.gz", read_file(file_of(d, "t2")).substr(0, 200));
@@ -132,7 +132,7 @@ TEST(PredictCommand, KeepGoingGradesTheOthersAndListsTheFailures) {
 // on summary.png), and an error with --strict that leaves nothing behind.
 // The T2 file given as FLAIR: its intensities are unlike the training patients' FLAIR.
 TEST(PredictCommand, QualityFlagsAreReportedAndStrictRefusesThem) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   const fs::path d = first_patient_dir();
   testing::TempDir tmp;
   const std::string wrong = "--t1 " + q(file_of(d, "t1")) + " --t2 " + q(file_of(d, "t2")) +
@@ -167,7 +167,7 @@ TEST(PredictCommand, QualityFlagsAreReportedAndStrictRefusesThem) {
 }
 
 TEST(PredictCommand, BadInputsAreOneLineErrorsWithExitCode3AndNothingWritten) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   const fs::path d = first_patient_dir();
   testing::TempDir tmp;
   const std::string model = " --model " + q(tiny_results() / "model");

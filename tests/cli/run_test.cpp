@@ -26,7 +26,7 @@ std::string tiny_run_args(const fs::path& out) {
 }
 
 TEST(RunCommand, WholeProtocolOnTinySyntheticCohort) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   testing::TempDir dir;
   const fs::path out = dir / "results";
   const auto r = run_cli(tiny_run_args(out));
@@ -76,7 +76,7 @@ TEST(RunCommand, WholeProtocolOnTinySyntheticCohort) {
 // each test patient's largest-tumour slice among the test slices, did not find it (it is
 // usually a training slice) and stopped the run with exit 3, blaming the user's masks.
 TEST(RunCommand, ImageSplitCompletesAndScoresOnlyTestSlices) {
-  if (!have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!have_weights()) GG_MISSING("no BVLC weights");
   testing::TempDir dir;
   const fs::path out = dir / "paper";
   const auto r = run_cli(tiny_run_args(out) + " --split image --split-seed 3");

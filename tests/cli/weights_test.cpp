@@ -24,7 +24,7 @@ bool has(const std::string& text, const std::string& part) {
 }
 
 #define SKIP_WITHOUT(path) \
-  if (!fs::exists(path)) GTEST_SKIP() << (path) << " missing"
+  if (!fs::exists(path)) GG_MISSING((path) << " missing")
 
 TEST(WeightsCli, HelpNamesTheThreeTools) {
   const CommandResult r = run_cli("weights --help");
@@ -107,7 +107,7 @@ TEST(WeightsCli, UnreadableImageIsExit3) {
 
 TEST(WeightsCli, FetchFromALocalServerThenAgainWithoutIt) {
   SKIP_WITHOUT(torchvision_fixture());
-  if (LocalHttpServer::find_python3().empty()) GTEST_SKIP() << "python3 missing";
+  if (LocalHttpServer::find_python3().empty()) GG_MISSING("python3 missing");
   TempDir served, out;
   const std::string name =
       "googlenet-" + gg::sha256_file(torchvision_fixture()).substr(0, 8) + ".pth";

@@ -256,7 +256,7 @@ void expect_same_training(const fs::path& a, const fs::path& b) {
 class RanksTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights in ../shared";
+    if (!fs::exists(bvlc_weights())) GG_MISSING("no BVLC weights in ../shared");
   }
 };
 
@@ -273,7 +273,7 @@ TEST_F(RanksTest, TwoRanksTrainTheModelOfOneProcess) {
 TEST_F(RanksTest, TorchrunResumesAOneProcessCheckpointOnTwoRanks) {
   const char* torchrun = "/usr/bin/torchrun";
   if (!fs::exists(torchrun))
-    GTEST_SKIP() << "torchrun absent: install python3-torch (scripts/install-deps.sh does)";
+    GG_MISSING("torchrun absent: install python3-torch (scripts/install-deps.sh does)");
   testing::TempDir out;
   // One process, interrupted after 7 of 24 iterations (checkpoint at 6) ...
   Child one = spawn(testing::exe_path().string(), train_args(out / "model", "--stop-after 7"), {},

@@ -102,7 +102,7 @@ std::vector<uint8_t> tumour_at(const Trained& t, int64_t row) {
 // itself keeps under half its mass inside tumours this small. Measured here (9 correct cases):
 // mass inside 0.088, chance 0.037 (x2.3), tracking map 0.419.
 TEST(GradCam, HeatmapMassConcentratesOnTheTumourOfCorrectCases) {
-  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
+  if (!fs::exists(bvlc_weights())) GG_MISSING("no BVLC weights");
   Trained& t = trained();
   const SliceModel model(t.bundle / "flair.pt", "bvlc");
   double mass = 0, chance = 0, tracking = 0;
@@ -141,7 +141,7 @@ TEST(GradCam, HeatmapMassConcentratesOnTheTumourOfCorrectCases) {
 }
 
 TEST(GradCam, LocalisationScoresEveryTestPatientWithAMask) {
-  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
+  if (!fs::exists(bvlc_weights())) GG_MISSING("no BVLC weights");
   Trained& t = trained();
   write_flair_only_bundle_info(t);
   std::map<std::string, fs::path> masks;
@@ -172,7 +172,7 @@ TEST(GradCam, LocalisationScoresEveryTestPatientWithAMask) {
 // slice. The check scored it anyway (a training slice is no test evidence) and, finding it
 // missing from the part, blamed the user's masks. Now it scores the test slice nearest to z*.
 TEST(GradCam, LocalisationUnderTheImageSplitScoresOnlySlicesOfThePart) {
-  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
+  if (!fs::exists(bvlc_weights())) GG_MISSING("no BVLC weights");
   Trained& t = trained();
   write_flair_only_bundle_info(t);
   data::SplitOptions sp;
@@ -200,7 +200,7 @@ TEST(GradCam, LocalisationUnderTheImageSplitScoresOnlySlicesOfThePart) {
 
 // The error is meant for masks the store was not prepared from: z* outside the patient's slices.
 TEST(GradCam, LocalisationRefusesAMaskTheStoreWasNotPreparedFrom) {
-  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
+  if (!fs::exists(bvlc_weights())) GG_MISSING("no BVLC weights");
   Trained& t = trained();
   write_flair_only_bundle_info(t);
   const auto val = t.split.items_in(data::Part::kVal);
@@ -239,7 +239,7 @@ TEST(Localisation, MarkdownAveragesCorrectCasesOnly) {
 }
 
 TEST(GradCam, HeatmapIsNormalisedAndMatchesPredict) {
-  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
+  if (!fs::exists(bvlc_weights())) GG_MISSING("no BVLC weights");
   Trained& t = trained();
   const SliceModel model(t.bundle / "flair.pt", "bvlc");
   const int size = t.store.size;
@@ -293,7 +293,7 @@ std::vector<float> eager_grad_cam(const fs::path& weights, const uint8_t* slice,
 }
 
 TEST(GradCam, FrozenForwardGivesTheEagerHeatmap) {
-  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
+  if (!fs::exists(bvlc_weights())) GG_MISSING("no BVLC weights");
   Trained& t = trained();
   const SliceModel model(t.bundle / "flair.pt", "bvlc");
   const int size = t.store.size;
@@ -312,7 +312,7 @@ TEST(GradCam, FrozenForwardGivesTheEagerHeatmap) {
 }
 
 TEST(GradCam, ExplainExamplesWritesOnePngPerPatient) {
-  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
+  if (!fs::exists(bvlc_weights())) GG_MISSING("no BVLC weights");
   Trained& t = trained();
   testing::TempDir out;
   // The bundle here holds FLAIR only; give it model.json listing just that.
@@ -330,7 +330,7 @@ TEST(GradCam, ExplainExamplesWritesOnePngPerPatient) {
 }
 
 TEST(SliceModel, RejectsWeightsOfAnotherVariantNamingTheFile) {
-  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights";
+  if (!fs::exists(bvlc_weights())) GG_MISSING("no BVLC weights");
   Trained& t = trained();
   try {
     SliceModel m(t.bundle / "flair.pt", "torchvision");

@@ -13,7 +13,7 @@ namespace gg::infer {
 namespace {
 
 TEST(Export, TorchScriptModulesMatchTheBundleWithin1e5) {
-  if (!infer_testing::have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!infer_testing::have_weights()) GG_MISSING("no BVLC weights");
   const auto& d = infer_testing::shared();
   testing::TempDir tmp;
   const auto exported = export_torchscript(d.bundle, tmp / "exported");
@@ -45,7 +45,7 @@ TEST(Export, TorchScriptModulesMatchTheBundleWithin1e5) {
 }
 
 TEST(Export, FrozenModulesMatchTheUnfrozenOnes) {
-  if (!infer_testing::have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!infer_testing::have_weights()) GG_MISSING("no BVLC weights");
   const auto& d = infer_testing::shared();
   testing::TempDir tmp;
   const auto plain = export_torchscript(d.bundle, tmp / "plain");
@@ -71,7 +71,7 @@ TEST(Export, FrozenModulesMatchTheUnfrozenOnes) {
 // A failed write (a full disk in CI) aborted the process from libtorch's file writer's
 // destructor; it is one error naming the file, and nothing is left behind.
 TEST(Export, AFailedWriteIsAnErrorAndLeavesNothing) {
-  if (!infer_testing::have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!infer_testing::have_weights()) GG_MISSING("no BVLC weights");
   const auto& d = infer_testing::shared();
   testing::TempDir tmp;
   {
@@ -89,7 +89,7 @@ TEST(Export, AFailedWriteIsAnErrorAndLeavesNothing) {
 }
 
 TEST(Export, RefusesANonEmptyOutputAndLeavesNothingOnBundleErrors) {
-  if (!infer_testing::have_weights()) GTEST_SKIP() << "no BVLC weights";
+  if (!infer_testing::have_weights()) GG_MISSING("no BVLC weights");
   const auto& d = infer_testing::shared();
   testing::TempDir tmp;
   write_file_atomic(tmp / "busy/notes.txt", "mine");

@@ -17,7 +17,7 @@ namespace {
 // share at least 15 slices) whose mask area is at least 90% of the largest. Measured: z 68, 96.5%.
 TEST(LocateTumour, RealBratsSampleNearTheMasksLargestSlice) {
   const fs::path dir = testing::shared_dir() / "data/brats-sample/HGG/BraTS19_2013_10_1";
-  if (!fs::exists(dir)) GTEST_SKIP() << "no BraTS sample";
+  if (!fs::exists(dir)) GG_MISSING("no " << dir);
   const io::Volume flair = io::read_volume(dir / "BraTS19_2013_10_1_flair.nii.gz");
   const io::Volume seg = io::read_volume(dir / "BraTS19_2013_10_1_seg.nii.gz");
   const int truth = prep::largest_tumour_slice(seg);

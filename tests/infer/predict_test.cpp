@@ -22,7 +22,7 @@ namespace {
 using infer_testing::shared;
 
 #define REQUIRE_WEIGHTS() \
-  if (!infer_testing::have_weights()) GTEST_SKIP() << "no BVLC weights"
+  if (!infer_testing::have_weights()) GG_MISSING("no BVLC weights")
 
 // One Predictor for the tests that use the plain test bundle (loading it takes seconds).
 const Predictor& test_predictor() {
@@ -435,7 +435,7 @@ TEST(Predict, FiveMillimetreSlicesAreResampledTo1mmAndFlagged) {
 TEST(Predict, BratsSampleIsNotResampledAndRaisesNoFlag) {
   REQUIRE_WEIGHTS();
   const fs::path dir = testing::shared_dir() / "data/brats-sample/HGG/BraTS19_2013_10_1";
-  if (!fs::exists(dir)) GTEST_SKIP() << "no BraTS sample";
+  if (!fs::exists(dir)) GG_MISSING("no " << dir);
   io::Case c;
   c.id = "BraTS19_2013_10_1";
   c.t1 = dir / "BraTS19_2013_10_1_t1.nii.gz";

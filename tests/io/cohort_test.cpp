@@ -42,7 +42,7 @@ TEST(DiscoverCohort, Brats2019Layout) {
 
 TEST(DiscoverCohort, RealSampleFolder) {
   const fs::path root = gg::testing::shared_dir() / "data/brats-sample";
-  if (!fs::exists(root)) GTEST_SKIP();
+  if (!fs::exists(root)) GG_MISSING("missing " << root);
   const auto cases = discover_cohort(root);
   ASSERT_EQ(cases.size(), 1u);
   EXPECT_EQ(cases[0].id, "BraTS19_2013_10_1");

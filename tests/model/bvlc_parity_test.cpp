@@ -25,7 +25,7 @@ class BvlcParity : public ::testing::Test {
     net_ = nullptr;
   }
   void SetUp() override {
-    if (!net_) GTEST_SKIP() << "no " << bvlc_weights();
+    if (!net_) GG_MISSING("no " << bvlc_weights());
   }
   static GoogLeNet* net_;
 };

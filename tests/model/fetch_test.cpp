@@ -63,8 +63,8 @@ class FetchTest : public ::testing::Test {
     server_ = nullptr;
   }
   void SetUp() override {
-    if (!fixture_sha256_) GTEST_SKIP() << "shared fixtures missing";
-    if (LocalHttpServer::find_python3().empty()) GTEST_SKIP() << "python3 missing";
+    if (!fixture_sha256_) GG_MISSING("shared fixtures missing");
+    if (LocalHttpServer::find_python3().empty()) GG_MISSING("python3 missing");
     ASSERT_TRUE(server_->running()) << server_->why_not();
   }
   static FetchOptions quiet(const std::string& url) {
@@ -190,7 +190,7 @@ TEST_F(FetchTest, FileUrlCopiesALocalFile) {
 }
 
 TEST(FetchUnreachable, ServerGoneIsAClearError) {
-  if (LocalHttpServer::find_python3().empty()) GTEST_SKIP() << "python3 missing";
+  if (LocalHttpServer::find_python3().empty()) GG_MISSING("python3 missing");
   TempDir served, out;
   LocalHttpServer server(served.path());
   ASSERT_TRUE(server.running()) << server.why_not();

@@ -55,7 +55,7 @@ void expect_parity(GoogLeNet& net, const torch::Tensor& image, double scale, dou
 }
 
 TEST(FrozenNet, BvlcMatchesEagerOnRealWeights) {
-  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no " << bvlc_weights();
+  if (!fs::exists(bvlc_weights())) GG_MISSING("no " << bvlc_weights());
   GoogLeNet net = load_pretrained(Variant::kBvlc, bvlc_weights());
   const auto chelsea = read_f32(bvlc_fixtures() / "chelsea.input.f32", {1, 3, 224, 224});
   expect_parity(net, chelsea, 255.0, -117.0);
@@ -71,7 +71,7 @@ TEST(FrozenNet, BvlcMatchesEagerOnRealWeights) {
 
 TEST(FrozenNet, TorchvisionMatchesEagerOnFixtureWeights) {
   const fs::path weights = tv_fixtures() / "googlenet-random-legacy.pth";
-  if (!fs::exists(weights)) GTEST_SKIP() << "no " << weights;
+  if (!fs::exists(weights)) GG_MISSING("no " << weights);
   GoogLeNet net = load_pretrained(Variant::kTorchvision, weights, /*transform_input=*/true);
   expect_parity(net, {}, 4.0, -2.0);
 }

@@ -24,7 +24,7 @@ GoogLeNet small_torchvision(bool aux) {
 }
 
 TEST(Head, SwapKeepsEveryPretrainedTensorBitIdentical) {
-  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no " << bvlc_weights();
+  if (!fs::exists(bvlc_weights())) GG_MISSING("no " << bvlc_weights());
   GoogLeNet net = load_pretrained(Variant::kBvlc, bvlc_weights());
   const auto before = snapshot(net);
   net->replace_classifier(2, /*seed=*/42);
@@ -60,7 +60,7 @@ TEST(Head, SwapKeepsEveryPretrainedTensorBitIdentical) {
 }
 
 TEST(Head, LoadingPretrainedIntoATwoClassNetSkipsTheOldClassifier) {
-  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no " << bvlc_weights();
+  if (!fs::exists(bvlc_weights())) GG_MISSING("no " << bvlc_weights());
   GoogLeNetOptions options;  // bvlc
   options.num_classes = 2;
   GoogLeNet net(options);

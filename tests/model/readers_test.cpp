@@ -241,7 +241,7 @@ TEST(Readers, HostileLegacyPth) {
 
 TEST(Readers, HostileZipPt) {
   const fs::path real = test::tv_fixtures() / "reference-io.pt";
-  if (!fs::exists(real)) GTEST_SKIP() << "no " << real;
+  if (!fs::exists(real)) GG_MISSING("no " << real);
   const std::string bytes = gg::read_file(real);
   std::vector<size_t> cuts = {0,
                               1,
@@ -276,7 +276,7 @@ TEST(Readers, HostileZipPt) {
 
 TEST(Readers, TruncatedRealCaffemodelFailsToLoad) {
   const fs::path real = test::bvlc_weights();
-  if (!fs::exists(real)) GTEST_SKIP() << "no " << real;
+  if (!fs::exists(real)) GG_MISSING("no " << real);
   const std::string bytes = gg::read_file(real);
   gg::testing::TempDir dir;
   GoogLeNet net{GoogLeNetOptions{}};

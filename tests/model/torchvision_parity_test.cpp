@@ -23,7 +23,7 @@ torch::Tensor find(const StateDict& state, const std::string& name) {
 class TorchvisionParity : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(weights_file())) GTEST_SKIP() << "no " << weights_file();
+    if (!fs::exists(weights_file())) GG_MISSING("no " << weights_file());
   }
 };
 

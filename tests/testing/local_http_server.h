@@ -4,7 +4,7 @@
 // test binary can use it.
 //
 //   LocalHttpServer server(dir);
-//   if (!server.running()) GTEST_SKIP() << server.why_not();
+//   if (!server.running()) GG_MISSING(server.why_not());
 //   download(server.url("file.bin"));
 #pragma once
 

@@ -14,6 +14,13 @@ namespace gg::testing {
 
 fs::path source_dir() { return GG_SOURCE_DIR; }
 
+bool under_ci() {
+  const char* ci = std::getenv("CI");
+  if (!ci || !*ci) return false;
+  const std::string v = ci;
+  return v != "false" && v != "0";
+}
+
 fs::path shared_dir() {
   if (const char* e = std::getenv("GG_SHARED_DIR")) return e;
   return fs::weakly_canonical(source_dir() / ".." / "shared");

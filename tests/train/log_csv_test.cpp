@@ -16,7 +16,7 @@ namespace {
 fs::path bvlc_weights() { return testing::shared_dir() / "weights" / "bvlc_googlenet.caffemodel"; }
 
 TEST(TrainResumeLog, CorruptLogIsABadInputErrorNamingFileAndLine) {
-  if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights in ../shared";
+  if (!fs::exists(bvlc_weights())) GG_MISSING("no BVLC weights in ../shared");
   torch::set_num_threads(2);
   testing::TempDir dir;
   synth::SynthOptions so;

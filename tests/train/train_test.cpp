@@ -77,7 +77,7 @@ torch::Tensor flat_weights(const fs::path& file) {
 class TrainTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(bvlc_weights())) GTEST_SKIP() << "no BVLC weights in ../shared";
+    if (!fs::exists(bvlc_weights())) GG_MISSING("no BVLC weights in ../shared");
     torch::set_num_threads(2);
   }
 };
