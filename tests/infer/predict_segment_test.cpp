@@ -33,8 +33,13 @@ const Predictor& test_predictor() {
   return *p;
 }
 
+// The model in ../shared, named: find_deepmedic_model's search starts from the gliomagrade
+// executable's folder or the working directory, neither of which is a test binary's under ctest.
+fs::path deepmedic_model() { return testing::shared_dir() / "weights" / "deepmedic-brats-captk"; }
+
 PredictOptions segmenting() {
   PredictOptions o;
+  o.deepmedic_model = deepmedic_model();
   o.resample_to_training_grid = false;  // the crop is 1 mm already; its field of view is small
   o.grad_cam = false;
   o.segmentation.skip_background_tiles = true;
@@ -52,8 +57,9 @@ TEST(PredictWithT1ce, SegmentsAndTakesTheWindowAsPrepareTakesItFromAMask) {
   // The label map is `segment`'s for the same inputs, and the centre its largest slice.
   segment::SegmentOptions so;
   so.skip_background_tiles = true;
-  const segment::CaseSegmentation expected = segment::segment_case(
-      segment::find_deepmedic_model(""), {crop.c.t1, crop.c.t1ce, crop.c.t2, crop.c.flair}, so);
+  const segment::CaseSegmentation expected =
+      segment::segment_case(segment::find_deepmedic_model(deepmedic_model()),
+                            {crop.c.t1, crop.c.t1ce, crop.c.t2, crop.c.flair}, so);
   EXPECT_EQ(p.segmentation->voxels, expected.labels.voxels);
   EXPECT_EQ(p.centre_z, expected.largest_slice);
   EXPECT_NEAR(p.volumes.whole_ml, expected.volumes.whole_ml, 1e-9);
