@@ -70,6 +70,19 @@ std::vector<int64_t> filled_area_per_slice(const std::vector<int32_t>& label, in
   return area;
 }
 
+// Calls f(j) for each 6-connected neighbour j of voxel i in a volume of size n (x fastest).
+template <typename F>
+void for_each_neighbour6(int64_t i, const std::array<int, 3>& n, F&& f) {
+  const int64_t sy = n[0], sz = int64_t(n[0]) * n[1];
+  const int x = int(i % sy), y = int((i / sy) % n[1]), z = int(i / sz);
+  if (x > 0) f(i - 1);
+  if (x + 1 < n[0]) f(i + 1);
+  if (y > 0) f(i - sy);
+  if (y + 1 < n[1]) f(i + sy);
+  if (z > 0) f(i - sz);
+  if (z + 1 < n[2]) f(i + sz);
+}
+
 float quantile(std::vector<float> values, double q) {
   const size_t k = std::min(values.size() - 1, size_t(q * double(values.size() - 1)));
   std::nth_element(values.begin(), values.begin() + long(k), values.end());
@@ -111,7 +124,7 @@ TumourLocation locate_tumour(const io::Volume& flair, const fs::path& flair_path
   std::vector<int64_t> stack;
   int64_t largest = 0, all = 0;
   int32_t best = 0;
-  const int64_t sx = 1, sy = n[0], sz = int64_t(n[0]) * n[1];
+  const int64_t sy = n[0], sz = int64_t(n[0]) * n[1];
   for (size_t seed = 0; seed < total; ++seed) {
     if (label[seed] != -1) continue;
     const int32_t id = ++loc.components;
@@ -122,12 +135,9 @@ TumourLocation locate_tumour(const io::Volume& flair, const fs::path& flair_path
       const int64_t i = stack.back();
       stack.pop_back();
       ++size;
-      const int x = int(i % sy), y = int((i / sy) % n[1]), z = int(i / sz);
-      const int64_t neighbours[6] = {x > 0 ? i - sx : -1, x + 1 < n[0] ? i + sx : -1,
-                                     y > 0 ? i - sy : -1, y + 1 < n[1] ? i + sy : -1,
-                                     z > 0 ? i - sz : -1, z + 1 < n[2] ? i + sz : -1};
-      for (int64_t j : neighbours)
-        if (j >= 0 && label[size_t(j)] == -1) label[size_t(j)] = id, stack.push_back(j);
+      for_each_neighbour6(i, n, [&](int64_t j) {
+        if (label[size_t(j)] == -1) label[size_t(j)] = id, stack.push_back(j);
+      });
     }
     all += size;
     if (size > largest) largest = size, best = id;
@@ -150,31 +160,25 @@ TumourLocation locate_tumour(const io::Volume& flair, const fs::path& flair_path
   // before): grow it through the moderately hyperintense voxels around it (hysteresis), then take
   // the slice of largest area of the grown lesion.
   const float low = median + float(grow_sigmas) * sigma;
-  std::vector<int32_t> seed_label = label;  // kept in case the growth leaks
-  {
-    std::vector<int64_t> grow;
-    for (size_t i = 0; i < total; ++i)
-      if (label[i] == best) grow.push_back(int64_t(i));
-    while (!grow.empty()) {
-      const int64_t i = grow.back();
-      grow.pop_back();
-      const int x = int(i % sy), y = int((i / sy) % n[1]), z = int(i / sz);
-      const int64_t neighbours[6] = {x > 0 ? i - sx : -1, x + 1 < n[0] ? i + sx : -1,
-                                     y > 0 ? i - sy : -1, y + 1 < n[1] ? i + sy : -1,
-                                     z > 0 ? i - sz : -1, z + 1 < n[2] ? i + sz : -1};
-      for (int64_t j : neighbours)
-        if (j >= 0 && label[size_t(j)] != best && count[size_t(j)] == 27.0f &&
-            sum[size_t(j)] / 27.0f > low)
-          label[size_t(j)] = best, grow.push_back(j);
-    }
+  std::vector<int64_t> grown;  // the voxels the growth added, undone if it leaks
+  for (size_t i = 0; i < total; ++i)
+    if (label[i] == best) stack.push_back(int64_t(i));
+  while (!stack.empty()) {
+    const int64_t i = stack.back();
+    stack.pop_back();
+    for_each_neighbour6(i, n, [&](int64_t j) {
+      if (label[size_t(j)] != best && count[size_t(j)] == 27.0f && sum[size_t(j)] / 27.0f > low)
+        label[size_t(j)] = best, stack.push_back(j), grown.push_back(j);
+    });
   }
-  loc.lesion_voxels = std::count(label.begin(), label.end(), best);
+  loc.lesion_voxels = largest + int64_t(grown.size());
   loc.lesion_ml = double(loc.lesion_voxels) * flair.spacing_mm[0] * flair.spacing_mm[1] *
                   flair.spacing_mm[2] / 1000.0;
   // Larger than any glioma with its oedema: the growth ran into normal tissue. The seed's own
   // slice is taken, and the choice is flagged (confidence halved below).
   loc.lesion_leaked = loc.lesion_ml > kMaxLesionMl;
-  if (loc.lesion_leaked) label.swap(seed_label);
+  if (loc.lesion_leaked)
+    for (int64_t j : grown) label[size_t(j)] = 0;  // only label == best counts below
   const std::vector<int64_t> area = filled_area_per_slice(label, best, n);
   loc.centre_z = int(std::max_element(area.begin(), area.end()) - area.begin());
   loc.component_voxels = largest;
@@ -210,13 +214,7 @@ SkullStripCheck check_skull_stripped(const io::Volume& flair) {
   while (!stack.empty()) {
     const int64_t i = stack.back();
     stack.pop_back();
-    const int x = int(i % sy), y = int((i / sy) % n[1]), z = int(i / sz);
-    if (x > 0) push(i - 1);
-    if (x + 1 < n[0]) push(i + 1);
-    if (y > 0) push(i - sy);
-    if (y + 1 < n[1]) push(i + sy);
-    if (z > 0) push(i - sz);
-    if (z + 1 < n[2]) push(i + sz);
+    for_each_neighbour6(i, n, push);
   }
   const int64_t inside = int64_t(std::count(outside.begin(), outside.end(), uint8_t(0)));
   check.outline_ml =
